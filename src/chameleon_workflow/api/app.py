@@ -1,0 +1,54 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from .. import __version__
+from ..engine.core import Engine
+from ..settings import Settings
+from . import errors, home
+from .deps import EngineDep
+from .limits import BodyLimit
+from .routes_discovery import router as discovery_router
+from .routes_templates import router as templates_router
+from .routes_workflow import router as workflow_router
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app; the engine is created (or adopted) and closed by the lifespan."""
+    settings = settings or Settings()
+    owns_engine = engine is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = engine or Engine(settings)
+        try:
+            yield
+        finally:
+            if owns_engine:
+                app.state.engine.close()
+
+    app = FastAPI(title="Chameleon", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    errors.install(app)
+    for router in (templates_router, workflow_router, discovery_router):
+        app.include_router(router)
+
+    @app.get("/health", tags=["operations"])
+    def health(engine: EngineDep) -> dict[str, Any]:
+        with engine.db.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "database": engine.db.dialect}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(engine: EngineDep) -> HTMLResponse:
+        return HTMLResponse(home.render(engine))
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,66 @@
+"""The one place where engine errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ..domain.errors import (
+    ChameleonError,
+    Conflict,
+    DefinitionInvalid,
+    InvalidInput,
+    NotAssigned,
+    NotFound,
+    PayloadTooLarge,
+)
+
+logger = logging.getLogger(__name__)
+
+# Most specific first: the first class an error is an instance of decides the status.
+STATUS: list[tuple[type[ChameleonError], int]] = [
+    (PayloadTooLarge, 413),
+    (DefinitionInvalid, 422),
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (NotAssigned, 403),
+]
+
+
+def status_for(exc: ChameleonError) -> int:
+    return next((code for cls, code in STATUS if isinstance(exc, cls)), 400)
+
+
+def error_body(exc: ChameleonError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": type(exc).__name__, "message": exc.message}
+    if isinstance(exc, DefinitionInvalid):
+        body["violations"] = [v.as_dict() for v in exc.violations]
+    elif exc.details:
+        body["details"] = exc.details
+    return body
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ChameleonError)
+    async def _engine_error(_: Request, exc: ChameleonError) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "location": ".".join(str(p) for p in e.get("loc", ())),
+                "problem": e.get("msg", ""),
+            }
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{p['location']}: {p['problem']}" for p in problems)
+        return JSONResponse(
+            {"error": "ValidationError", "message": message, "problems": problems},
+            status_code=422,
+        )

@@ -1,0 +1,48 @@
+"""A small server-rendered overview page: templates, instances and their queues."""
+
+from __future__ import annotations
+
+from html import escape
+
+from ..engine.core import Engine
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}"
+    "table{border-collapse:collapse;margin-bottom:1.5rem}"
+    "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}"
+    "th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2rem}"
+)
+
+
+def render(engine: Engine) -> str:
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Chameleon</title>"
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>Chameleon workflow engine</h1>",
+        f"<p>Database: <code>{escape(engine.db.dialect)}</code>. "
+        "API reference: <a href='/docs'>/docs</a> (OpenAPI: <a href='/openapi.json'>/openapi.json</a>).</p>",
+        "<h2>Templates</h2><table><tr><th>name</th><th>version</th><th>id</th><th>export</th></tr>",
+    ]
+    for t in engine.templates.list():
+        parts.append(
+            f"<tr><td>{escape(t.name)}</td><td>{t.version}</td><td><code>{t.id}</code></td>"
+            f"<td><a href='/templates/{t.id}/yaml'>yaml</a> · <a href='/templates/{t.id}/graph'>dot</a></td></tr>"
+        )
+    parts.append("</table><h2>Instances</h2>")
+    for inst in engine.instances.list()[-20:]:
+        d = engine.instances.describe(inst.id)
+        parts.append(
+            f"<h3>{escape(inst.name)} <small><code>{inst.id}</code></small></h3>"
+            "<table><tr><th>interaction</th><th>waiting work by status</th></tr>"
+        )
+        for x in d["interactions"]:
+            depth = ", ".join(f"{k}: {v}" for k, v in sorted(x["depth"].items())) or "empty"
+            parts.append(f"<tr><td>{escape(x['interaction'].name)}</td><td>{escape(depth)}</td></tr>")
+        parts.append("</table><table><tr><th>role</th><th>type</th><th>role id</th></tr>")
+        for r in d["roles"]:
+            parts.append(
+                f"<tr><td>{escape(r.name)}</td><td>{r.role_type}</td><td><code>{r.id}</code></td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "".join(parts)

@@ -1,0 +1,78 @@
+"""Workflow templates: import, list, export."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from ..domain.errors import InvalidInput
+from .deps import EngineDep
+from .encode import plain
+
+router = APIRouter(tags=["templates"])
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {
+        "template_id": str(row.id),
+        "name": row.name,
+        "version": row.version,
+        "description": row.description,
+        "imported_at": row.imported_at.isoformat(),
+    }
+
+
+@router.post("/templates", status_code=201)
+async def import_template(request: Request, engine: EngineDep) -> dict[str, Any]:
+    """Import a workflow YAML (the raw request body); 422 lists every violation."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("the request body must be UTF-8 encoded YAML") from exc
+    imported = engine.templates.import_yaml(text)
+    return {
+        "template_id": str(imported.template.id),
+        "name": imported.template.name,
+        "version": imported.template.version,
+    }
+
+
+@router.get("/templates")
+def list_templates(engine: EngineDep) -> list[dict[str, Any]]:
+    return [_summary(r) for r in engine.templates.list()]
+
+
+@router.get("/templates/{template_id}")
+def get_template(template_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
+    row = engine.templates.get(template_id)
+    defn = engine.templates.definition(row)
+    return _summary(row) | plain({
+        "roles": [{"name": r.name, "type": r.type, "strategy": r.strategy} for r in defn.roles],
+        "interactions": [i.name for i in defn.interactions],
+        "components": [
+            {
+                "name": c.name,
+                "role": c.role,
+                "interaction": c.interaction,
+                "direction": c.direction,
+                "guardians": [{"name": g.name, "type": g.type, "config": g.config} for g in c.guardians],
+            }
+            for c in defn.components
+        ],
+    })
+
+
+@router.get("/templates/{template_id}/yaml", response_class=PlainTextResponse)
+def export_yaml(template_id: uuid.UUID, engine: EngineDep) -> PlainTextResponse:
+    row = engine.templates.get(template_id)
+    return PlainTextResponse(engine.templates.export_yaml(row), media_type="application/yaml")
+
+
+@router.get("/templates/{template_id}/graph", response_class=PlainTextResponse)
+def export_graph(template_id: uuid.UUID, engine: EngineDep) -> PlainTextResponse:
+    row = engine.templates.get(template_id)
+    return PlainTextResponse(engine.templates.export_dot(row), media_type="text/vnd.graphviz")

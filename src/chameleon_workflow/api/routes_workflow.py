@@ -1,0 +1,90 @@
+"""The runtime paths the prototype's clients already use (SPEC §7)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from .deps import EngineDep
+from .encode import plain
+from .schemas import (
+    CheckoutRequest,
+    FailureRequest,
+    GenesisRequest,
+    HeartbeatRequest,
+    InstantiateRequest,
+    SubmitRequest,
+)
+
+router = APIRouter(tags=["workflow"])
+
+
+@router.post("/workflow/instantiate")
+def instantiate(body: InstantiateRequest, engine: EngineDep) -> dict[str, Any]:
+    g = engine.instances.instantiate(
+        body.template_id,
+        body.initial_context,
+        name=body.instance_name,
+        description=body.instance_description,
+    )
+    return {
+        "workflow_id": str(g.instance.id),
+        "instance_id": str(g.instance.id),
+        "uow_id": str(g.uow_id),
+        "status": g.status.value,
+        "interaction": g.interaction,
+        "message": f"Instance '{g.instance.name}' created; genesis UOW {g.uow_id} is {g.status.value}.",
+    }
+
+
+@router.post("/instances/{instance_id}/genesis", status_code=201)
+def genesis(instance_id: uuid.UUID, body: GenesisRequest, engine: EngineDep) -> dict[str, Any]:
+    g = engine.instances.genesis(instance_id, body.initial_context)
+    return {"uow_id": str(g.uow_id), "status": g.status.value, "interaction": g.interaction}
+
+
+@router.post("/workflow/checkout", response_model=None)
+def checkout(body: CheckoutRequest, engine: EngineDep) -> dict[str, Any] | Response:
+    """Lease the oldest eligible UOW; 204 when there is no work."""
+    result = engine.runtime.checkout(body.actor_id, body.role_id)
+    if result is None:
+        return Response(status_code=204)
+    return plain(result)  # type: ignore[no-any-return]
+
+
+@router.post("/workflow/submit")
+def submit(body: SubmitRequest, engine: EngineDep) -> dict[str, Any]:
+    outcome = engine.runtime.submit(
+        body.uow_id,
+        body.actor_id,
+        body.result_attributes,
+        reasoning=body.reasoning,
+        lease_id=body.lease_id,
+        children=body.children,
+    )
+    where = f" in {outcome.interaction}" if outcome.interaction else ""
+    return {
+        "success": True,
+        "message": f"UOW {outcome.uow_id} submitted: {outcome.status.value}{where}.",
+        **plain(outcome),
+    }
+
+
+@router.post("/workflow/failure")
+def failure(body: FailureRequest, engine: EngineDep) -> dict[str, Any]:
+    outcome = engine.runtime.fail(
+        body.uow_id, body.actor_id, body.error_code, details=body.details, lease_id=body.lease_id
+    )
+    return {
+        "success": True,
+        "message": f"Failure recorded; UOW {outcome.uow_id} is {outcome.status.value}.",
+        **plain(outcome),
+    }
+
+
+@router.post("/workflow/uow/{uow_id}/heartbeat")
+def heartbeat(uow_id: uuid.UUID, body: HeartbeatRequest, engine: EngineDep) -> dict[str, Any]:
+    at = engine.runtime.heartbeat(uow_id, body.actor_id, body.lease_id)
+    return {"success": True, "message": "Heartbeat recorded.", "timestamp": at.isoformat()}

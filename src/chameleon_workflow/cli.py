@@ -1,0 +1,179 @@
+"""The command line: server, database and workflow definitions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .domain.errors import ChameleonError, DefinitionInvalid
+from .engine.core import Engine
+from .settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help="Chameleon workflow engine.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+workflow_app = typer.Typer(no_args_is_help=True, help="Workflow definitions (templates).")
+app.add_typer(db_app, name="db")
+app.add_typer(workflow_app, name="workflow")
+
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+@contextmanager
+def engine_for_cli() -> Iterator[Engine]:
+    """An engine on the configured database; engine errors become exit code 2."""
+    engine = Engine(Settings())
+    try:
+        yield engine
+    except DefinitionInvalid as exc:
+        typer.echo("error: workflow definition is invalid:", err=True)
+        for v in exc.violations:
+            typer.echo(f"  - {v}", err=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    except ChameleonError as exc:
+        raise fail(exc.message) from exc
+    finally:
+        engine.close()
+
+
+def read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise fail(f"no such file: {path}") from exc
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {path}: {exc}") from exc
+
+
+def echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP server (with the background services) on the configured database."""
+    import uvicorn
+
+    settings = Settings()
+    typer.echo(f"Chameleon on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    typer.echo(f"database: {settings.database_url}")
+    uvicorn.run(
+        "chameleon_workflow.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations."""
+    with engine_for_cli() as engine:
+        engine.upgrade_schema()
+    typer.echo("database schema is up to date")
+
+
+@workflow_app.command("validate")
+def workflow_validate(file: Path) -> None:
+    """Check a workflow YAML against every rule; exit 2 when invalid."""
+    from .engine.templates import validate_yaml
+
+    text = read_file(file)
+    try:
+        defn = validate_yaml(text)
+    except DefinitionInvalid as exc:
+        typer.echo(f"{file}: invalid", err=True)
+        for v in exc.violations:
+            typer.echo(f"  - {v}", err=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    typer.echo(f"{file}: valid workflow '{defn.name}'")
+
+
+@workflow_app.command("import")
+def workflow_import(file: Path) -> None:
+    """Import a workflow YAML as a new template version."""
+    text = read_file(file)
+    with engine_for_cli() as engine:
+        imported = engine.templates.import_yaml(text)
+    t = imported.template
+    echo_json({"template_id": str(t.id), "name": t.name, "version": t.version})
+
+
+@workflow_app.command("list")
+def workflow_list() -> None:
+    """List templates and their versions."""
+    with engine_for_cli() as engine:
+        rows = engine.templates.list()
+    for t in rows:
+        typer.echo(f"{t.name}\tv{t.version}\t{t.id}\t{t.imported_at.isoformat()}")
+
+
+@workflow_app.command("export")
+def workflow_export(
+    name: str, version: Annotated[int | None, typer.Option(help="Version (default latest).")] = None
+) -> None:
+    """Print a template as YAML that re-imports to the same template."""
+    with engine_for_cli() as engine:
+        typer.echo(engine.templates.export_yaml(engine.templates.find(name, version)), nl=False)
+
+
+@workflow_app.command("graph")
+def workflow_graph(
+    name: str, version: Annotated[int | None, typer.Option(help="Version (default latest).")] = None
+) -> None:
+    """Print a template as Graphviz DOT."""
+    with engine_for_cli() as engine:
+        typer.echo(engine.templates.export_dot(engine.templates.find(name, version)))
+
+
+@workflow_app.command("import-examples")
+def workflow_import_examples() -> None:
+    """Import the bundled example workflows (unless already imported) with a demo instance each."""
+    with engine_for_cli() as engine:
+        for res in sorted(resources.files("chameleon_workflow.examples").iterdir(), key=str):
+            if not res.name.endswith((".yml", ".yaml")):
+                continue
+            text = res.read_text(encoding="utf-8")
+            template = _import_once(engine, text)
+            if not any(i.template_id == template.id for i in engine.instances.list()):
+                g = engine.instances.instantiate(
+                    template.id, {"invoice_total": 1250, "input_text": "hello"},
+                    name=f"{template.name} demo",
+                )  # fmt: skip
+                typer.echo(f"demo instance {g.instance.id} with UOW {g.uow_id}")
+            typer.echo(f"template {template.name} v{template.version}: {template.id}")
+
+
+def _import_once(engine: Engine, text: str) -> Any:
+    defn = engine.templates.definition_of(text)
+    try:
+        latest = engine.templates.find(defn.name)
+    except ChameleonError:
+        return engine.templates.import_yaml(text).template
+    if latest.source_yaml == text:
+        return latest
+    return engine.templates.import_yaml(text).template
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)

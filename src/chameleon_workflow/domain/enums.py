@@ -1,0 +1,66 @@
+"""Closed vocabularies of the engine."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RoleType(StrEnum):
+    ALPHA = "ALPHA"
+    BETA = "BETA"
+    OMEGA = "OMEGA"
+    EPSILON = "EPSILON"
+    TAU = "TAU"
+
+
+class Strategy(StrEnum):
+    HOMOGENEOUS = "HOMOGENEOUS"
+    HETEROGENEOUS = "HETEROGENEOUS"
+
+
+class Direction(StrEnum):
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+
+
+class GuardianType(StrEnum):
+    PASS_THRU = "PASS_THRU"
+    CRITERIA_GATE = "CRITERIA_GATE"
+    TTL_CHECK = "TTL_CHECK"
+    COMPOSITE = "COMPOSITE"
+    CERBERUS = "CERBERUS"
+    DIRECTIONAL_FILTER = "DIRECTIONAL_FILTER"
+
+
+class UowStatus(StrEnum):
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    FAILED = "FAILED"
+    COMPLETED = "COMPLETED"
+    ABANDONED = "ABANDONED"
+
+
+class ActorType(StrEnum):
+    HUMAN = "HUMAN"
+    AI_AGENT = "AI_AGENT"
+    SYSTEM = "SYSTEM"
+
+
+class MemoryScope(StrEnum):
+    GLOBAL = "GLOBAL"
+    ACTOR = "ACTOR"
+
+
+class ZombiePolicy(StrEnum):
+    """What the zombie protocol does with a reclaimed UOW."""
+
+    FAIL = "fail"
+    REQUEUE = "requeue"
+
+
+class Trigger(StrEnum):
+    """Who started a maintenance run."""
+
+    SCHEDULE = "schedule"
+    ADMIN = "admin"
+    CLI = "cli"

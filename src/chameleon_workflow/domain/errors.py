@@ -1,0 +1,110 @@
+"""One error hierarchy for the engine.
+
+Every error a client can cause is a subclass of :class:`ChameleonError`; the HTTP and
+CLI adapters map each class to a status code or exit code in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class ChameleonError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(ChameleonError):
+    """The request is well-formed JSON/YAML but its content is not acceptable."""
+
+
+class ConditionError(InvalidInput):
+    """A condition of the policy language could not be parsed or evaluated."""
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message, position=position)
+        self.position = position
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule of a workflow definition."""
+
+    rule: str
+    protects: str
+    element: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.protects}: {self.message}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "rule": self.rule,
+            "protects": self.protects,
+            "element": self.element,
+            "message": str(self),
+        }
+
+
+class DefinitionInvalid(InvalidInput):
+    """A workflow definition broke one or more rules; nothing was written."""
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = list(violations)
+        summary = "; ".join(str(v) for v in self.violations)
+        super().__init__(f"workflow definition is invalid: {summary}")
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body exceeds the configured cap."""
+
+
+class NotFound(ChameleonError):
+    """Something the request names does not exist."""
+
+
+class UnknownTemplate(NotFound):
+    pass
+
+
+class UnknownInstance(NotFound):
+    pass
+
+
+class UnknownRole(NotFound):
+    pass
+
+
+class UnknownActor(NotFound):
+    pass
+
+
+class UnknownUow(NotFound):
+    pass
+
+
+class UnknownMemory(NotFound):
+    pass
+
+
+class Conflict(ChameleonError):
+    """The request is valid but the current state does not allow it."""
+
+
+class LeaseLost(Conflict):
+    """The caller does not (or no longer) hold the lease on the UOW."""
+
+
+class InvalidState(Conflict):
+    """The UOW or another object is in a state that forbids the operation."""
+
+
+class NotAssigned(ChameleonError):
+    """The actor is not assigned to the role it acts for."""

@@ -1,0 +1,1 @@
+"""Engine operations on top of the storage seam."""

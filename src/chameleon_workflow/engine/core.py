@@ -1,0 +1,29 @@
+"""The composition root of the engine: one object wiring the services to one database."""
+
+from __future__ import annotations
+
+from ..settings import Settings
+from ..store import migrate
+from ..store.database import Database
+from .clock import Clock, utcnow
+from .instances import InstanceService
+from .runtime import Runtime
+from .templates import TemplateService
+from .topology import TopologyCache
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, db: Database | None = None, clock: Clock = utcnow) -> None:
+        self.settings = settings
+        self.db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+        self.clock = clock
+        self.topologies = TopologyCache(self.db)
+        self.templates = TemplateService(self.db, clock)
+        self.instances = InstanceService(self.db, self.topologies, self.templates, clock)
+        self.runtime = Runtime(self.db, self.topologies, clock)
+
+    def upgrade_schema(self) -> None:
+        migrate.upgrade(self.db)
+
+    def close(self) -> None:
+        self.db.dispose()

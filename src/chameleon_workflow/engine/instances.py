@@ -1,0 +1,216 @@
+"""Instances, genesis, actors and the read side of the runtime."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..domain.enums import ActorType, RoleType, UowStatus
+from ..domain.errors import InvalidInput, UnknownActor, UnknownRole, UnknownUow
+from ..domain.guardians import choose_route
+from ..store import actors, uows
+from ..store import instances as store
+from ..store.database import Database
+from ..store.instances import InstanceRow
+from .clock import Clock, utcnow
+from .records import attribute_rows, check_attributes, log_row, metadata
+from .templates import TemplateService
+from .topology import Topology, TopologyCache
+
+
+@dataclass(frozen=True)
+class Genesis:
+    instance: InstanceRow
+    uow_id: uuid.UUID
+    status: UowStatus
+    interaction: str | None
+
+
+class InstanceService:
+    def __init__(
+        self, db: Database, topologies: TopologyCache, templates: TemplateService, clock: Clock = utcnow
+    ) -> None:
+        self.db = db
+        self.topologies = topologies
+        self.templates = templates
+        self.clock = clock
+
+    # --- instances ---------------------------------------------------------------------
+
+    def instantiate(
+        self,
+        template_id: uuid.UUID,
+        initial_context: Any,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Genesis:
+        """Clone a template version into a new instance and run genesis, in one transaction."""
+        context = check_attributes(initial_context, "initial_context")
+        template = self.templates.get(template_id)
+        defn = self.templates.definition(template)
+        now = self.clock()
+        with self.db.begin() as conn:
+            instance = store.clone_template(
+                conn,
+                template_id=template.id,
+                defn=defn,
+                definition_yaml=template.canonical_yaml,
+                name=name or f"{template.name} v{template.version}",
+                description=description,
+                now=now,
+            )
+            topo = Topology.build(
+                instance, store.roles_of(conn, instance.id), store.interactions_of(conn, instance.id)
+            )
+            genesis = self._genesis(conn, topo, context)
+        return genesis
+
+    def genesis(self, instance_id: uuid.UUID, initial_context: Any) -> Genesis:
+        context = check_attributes(initial_context, "initial_context")
+        topo = self.topologies.of_instance(instance_id)
+        with self.db.begin() as conn:
+            return self._genesis(conn, topo, context)
+
+    def _genesis(self, conn: Connection, topo: Topology, context: dict[str, Any]) -> Genesis:
+        now = self.clock()
+        uow_id = uuid.uuid4()
+        alpha = topo.role_of_type(RoleType.ALPHA)
+        row = {
+            "id": uow_id,
+            "instance_id": topo.id,
+            "parent_id": None,
+            "status": UowStatus.PENDING.value,
+            "child_count": 0,
+            "finished_child_count": 0,
+        }
+        decision = choose_route(topo.defn, alpha.name, context, metadata(row), now)
+        if decision.component is not None:
+            status, target, failure = (
+                UowStatus.PENDING,
+                topo.interaction_ids[decision.component.interaction],
+                None,
+            )
+        else:
+            status, target = UowStatus.FAILED, topo.ate_id
+            failure = {"kind": "routing_error", "reason": decision.reason, "role": alpha.name}
+        row.update(
+            status=status.value,
+            current_interaction_id=target,
+            current_role_id=alpha.id,
+            created_at=now,
+            updated_at=now,
+            entered_at=now,
+            failure=failure,
+        )
+        uows.insert_uows(conn, [row])
+        uows.insert_attributes(
+            conn,
+            attribute_rows(uow_id, context, {}, actor_id=None, reasoning="genesis", now=now),
+        )
+        uows.log(
+            conn,
+            [
+                log_row(
+                    row,
+                    "genesis",
+                    now,
+                    role_id=alpha.id,
+                    from_interaction_id=None,
+                    from_status=None,
+                    to_interaction_id=target,
+                    to_status=status.value,
+                    details={"route": decision.reason} if failure else None,
+                )
+            ],
+        )
+        return Genesis(topo.instance, uow_id, status, topo.interaction_name(target))
+
+    def list(self) -> list[InstanceRow]:
+        with self.db.connect() as conn:
+            return store.list_instances(conn)
+
+    def describe(self, instance_id: uuid.UUID) -> dict[str, Any]:
+        """The instance with its roles and interactions (and their queue depth by status)."""
+        topo = self.topologies.of_instance(instance_id)
+        with self.db.connect() as conn:
+            depths = store.queue_depths(conn, instance_id)
+        return {
+            "instance": topo.instance,
+            "roles": sorted(topo.roles.values(), key=lambda r: r.name),
+            "interactions": [
+                {"interaction": i, "depth": depths.get(i.id, {})}
+                for i in sorted(topo.interactions.values(), key=lambda i: i.name)
+            ],
+            "ate_interaction": topo.interaction_name(topo.ate_id),
+            "chronos_interaction": topo.interaction_name(topo.chronos_id),
+        }
+
+    # --- actors --------------------------------------------------------------------------
+
+    def create_actor(self, name: str, actor_type: ActorType) -> uuid.UUID:
+        if not name.strip():
+            raise InvalidInput("actor name must not be blank")
+        with self.db.begin() as conn:
+            return actors.create(conn, name=name, actor_type=actor_type, now=self.clock())
+
+    def assign(self, actor_id: uuid.UUID, role_id: uuid.UUID) -> bool:
+        topo = self.topologies.of_role(role_id)
+        if topo.role_type(role_id) is RoleType.ALPHA:
+            raise InvalidInput("ALPHA roles do not check out work; nothing to assign")
+        with self.db.begin() as conn:
+            if actors.get(conn, actor_id) is None:
+                raise UnknownActor(f"actor {actor_id} does not exist", id=str(actor_id))
+            return actors.assign(conn, actor_id, role_id, self.clock())
+
+    def actor(self, actor_id: uuid.UUID) -> dict[str, Any]:
+        with self.db.connect() as conn:
+            row = actors.get(conn, actor_id)
+            if row is None:
+                raise UnknownActor(f"actor {actor_id} does not exist", id=str(actor_id))
+            return {**row._mapping, "role_ids": actors.roles_of(conn, actor_id)}
+
+    def list_actors(self) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in actors.list_all(conn)]
+
+    # --- units of work -----------------------------------------------------------------------
+
+    def uow(self, uow_id: uuid.UUID) -> dict[str, Any]:
+        now = self.clock()
+        with self.db.connect() as conn:
+            row = uows.get(conn, uow_id)
+            if row is None:
+                raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
+            latest = uows.latest_attributes(conn, uow_id)
+            kids = uows.children(conn, uow_id)
+        topo = self.topologies.of_instance(row.instance_id)
+        heartbeat_age = (now - row.last_heartbeat).total_seconds() if row.last_heartbeat else None
+        return {
+            **row._mapping,
+            "interaction": topo.interaction_name(row.current_interaction_id),
+            "role": topo.roles[row.current_role_id].name if row.current_role_id else None,
+            "heartbeat_age_seconds": heartbeat_age,
+            "attributes": {k: v for k, (_, v) in latest.items()},
+            "children": [{"id": k.id, "status": k.status} for k in kids],
+        }
+
+    def history(self, uow_id: uuid.UUID) -> dict[str, Any]:
+        with self.db.connect() as conn:
+            row = uows.get(conn, uow_id)
+            if row is None:
+                raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
+            return {
+                "uow_id": uow_id,
+                "attributes": [dict(r._mapping) for r in uows.attribute_history(conn, uow_id)],
+                "transitions": [dict(r._mapping) for r in uows.log_history(conn, uow_id)],
+            }
+
+    def role(self, role_id: uuid.UUID) -> Any:
+        topo = self.topologies.of_role(role_id)
+        if role_id not in topo.roles:
+            raise UnknownRole(f"role {role_id} does not exist", id=str(role_id))
+        return topo.role(role_id)

@@ -1,0 +1,98 @@
+"""Shared helpers for engine operations: log rows, attribute versions, condition metadata."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from ..domain.errors import InvalidInput
+
+MAX_KEY_LENGTH = 200
+
+
+def log_row(
+    uow: Row[Any] | Mapping[str, Any],
+    event: str,
+    now: datetime,
+    *,
+    actor_id: uuid.UUID | None = None,
+    role_id: uuid.UUID | None = None,
+    to_interaction_id: uuid.UUID | None = None,
+    to_status: str | None = None,
+    from_interaction_id: uuid.UUID | None = None,
+    from_status: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An interaction-log row for ``uow`` moving from where it is to where it goes."""
+    m = uow._mapping if isinstance(uow, Row) else uow
+    return {
+        "uow_id": m["id"],
+        "instance_id": m["instance_id"],
+        "actor_id": actor_id,
+        "role_id": role_id,
+        "event": event,
+        "from_interaction_id": from_interaction_id or m.get("current_interaction_id"),
+        "to_interaction_id": to_interaction_id,
+        "from_status": from_status or m.get("status"),
+        "to_status": to_status,
+        "at": now,
+        "details": dict(details) if details else None,
+    }
+
+
+def check_attributes(attrs: Any, what: str) -> dict[str, Any]:
+    """A JSON object with non-empty string keys of bounded length."""
+    if not isinstance(attrs, Mapping):
+        raise InvalidInput(f"{what} must be a JSON object")
+    for key in attrs:
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
+            raise InvalidInput(
+                f"{what}: attribute names must be non-empty strings of at most "
+                f"{MAX_KEY_LENGTH} characters (got {key!r:.60})"
+            )
+    return dict(attrs)
+
+
+def attribute_rows(
+    uow_id: uuid.UUID,
+    changes: Mapping[str, Any],
+    latest: Mapping[str, tuple[int, Any]],
+    *,
+    actor_id: uuid.UUID | None,
+    reasoning: str | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """New attribute versions for the keys whose value actually changed."""
+    rows = []
+    for key, value in changes.items():
+        version, old = latest.get(key, (0, None))
+        if version and old == value:
+            continue
+        rows.append(
+            {
+                "uow_id": uow_id,
+                "key": key,
+                "version": version + 1,
+                "value": value,
+                "actor_id": actor_id,
+                "reasoning": reasoning,
+                "created_at": now,
+            }
+        )
+    return rows
+
+
+def metadata(uow: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
+    """Reserved metadata names of the condition language for a UOW."""
+    m = uow._mapping if isinstance(uow, Row) else uow
+    return {
+        "uow_id": str(m["id"]),
+        "status": m["status"],
+        "parent_id": str(m["parent_id"]) if m.get("parent_id") else None,
+        "child_count": m.get("child_count", 0),
+        "finished_child_count": m.get("finished_child_count", 0),
+    }

@@ -1,0 +1,221 @@
+"""What a submit does: version attributes, learn, then finalize, decompose or route."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from ..domain.enums import MemoryScope, RoleType, Strategy, UowStatus
+from ..domain.errors import InvalidInput, InvalidState
+from ..domain.guardians import RouteDecision, choose_route
+from ..store import memory, uows
+from .records import attribute_rows, check_attributes, log_row, metadata
+from .topology import Topology
+
+MAX_CHILDREN = 10_000
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    uow_id: uuid.UUID
+    status: UowStatus
+    interaction: str | None
+    route: str
+    versions_written: int
+    children: list[uuid.UUID] = field(default_factory=list)
+    learned_memory_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    conn: Connection
+    topo: Topology
+    row: Row[Any]
+    actor_id: uuid.UUID
+    role_id: uuid.UUID
+    reasoning: str | None
+    now: datetime
+
+
+def apply_submit(
+    conn: Connection,
+    topo: Topology,
+    row: Row[Any],
+    actor_id: uuid.UUID,
+    result: dict[str, Any],
+    reasoning: str | None,
+    children: list[Any] | None,
+    now: datetime,
+) -> SubmitOutcome:
+    """Apply a submit by the lease holder of ``row`` (already locked and checked)."""
+    ctx = _Ctx(conn, topo, row, actor_id, row.current_role_id, reasoning, now)
+    role_type = topo.role_type(ctx.role_id)
+    learned = result.pop("_learned_rule", None)
+    changes = check_attributes(result, "result_attributes")
+    child_attrs = _check_children(children, role_type, row)
+    learned_id = _learn(ctx, learned) if learned is not None else None
+
+    latest = uows.latest_attributes(conn, row.id)
+    versions = attribute_rows(
+        row.id, changes, latest, actor_id=actor_id, reasoning=reasoning, now=now
+    )
+    uows.insert_attributes(conn, versions)
+    merged = {k: v for k, (_, v) in latest.items()} | changes
+
+    if role_type is RoleType.OMEGA:
+        outcome = _finalize(ctx)
+    elif child_attrs:
+        outcome = _decompose(ctx, merged, child_attrs)
+    else:
+        outcome = _route(ctx, merged)
+    if row.parent_id is not None:
+        uows.refresh_finished_children(conn, [row.parent_id])
+    return SubmitOutcome(
+        uow_id=row.id,
+        status=outcome[0],
+        interaction=topo.interaction_name(outcome[1]),
+        route=outcome[2],
+        versions_written=len(versions),
+        children=outcome[3],
+        learned_memory_id=learned_id,
+    )
+
+
+_Result = tuple[UowStatus, uuid.UUID | None, str, list[uuid.UUID]]
+
+
+def _check_children(children: list[Any] | None, role_type: RoleType, row: Row[Any]) -> list[dict[str, Any]]:
+    if not children:
+        return []
+    if role_type is not RoleType.BETA:
+        raise InvalidInput(f"only BETA roles may decompose work; this is a {role_type} role")
+    if row.parent_id is not None:
+        raise InvalidInput("a child UOW cannot be decomposed again (one level of children)")
+    if row.child_count:
+        raise InvalidState(f"UOW {row.id} has already been decomposed", uow_id=str(row.id))
+    if len(children) > MAX_CHILDREN:
+        raise InvalidInput(f"at most {MAX_CHILDREN} children per submit (got {len(children)})")
+    return [check_attributes(c, f"children[{i}]") for i, c in enumerate(children)]
+
+
+def _learn(ctx: _Ctx, learned: Any) -> uuid.UUID:
+    """Write `_learned_rule` to the actor's personal playbook for this role."""
+    if not isinstance(learned, dict) or set(learned) - {"key", "value", "confidence"}:
+        raise InvalidInput("_learned_rule must be an object {key, value[, confidence]}")
+    key = learned.get("key")
+    if not isinstance(key, str) or not key.strip() or len(key) > 200:
+        raise InvalidInput("_learned_rule.key must be a non-blank string of at most 200 characters")
+    if "value" not in learned:
+        raise InvalidInput("_learned_rule.value is required")
+    confidence = learned.get("confidence")
+    if confidence is not None and (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int | float)
+        or not 0 <= confidence <= 1
+    ):
+        raise InvalidInput("_learned_rule.confidence must be a number between 0 and 1")
+    row = memory.upsert(
+        ctx.conn,
+        instance_id=ctx.topo.id,
+        role_id=ctx.role_id,
+        scope=MemoryScope.ACTOR,
+        actor_id=ctx.actor_id,
+        key=key,
+        value=learned["value"],
+        confidence=confidence,
+        source_uow_id=ctx.row.parent_id or ctx.row.id,
+        now=ctx.now,
+    )
+    return row.id  # type: ignore[no-any-return]
+
+
+def _finalize(ctx: _Ctx) -> _Result:
+    uows.log(ctx.conn, [_submit_log(ctx)])
+    uows.finalize_set(ctx.conn, ctx.row.id, actor_id=ctx.actor_id, role_id=ctx.role_id, now=ctx.now)
+    return UowStatus.COMPLETED, ctx.row.current_interaction_id, "finalized by OMEGA", []
+
+
+def _destination(ctx: _Ctx, decision: RouteDecision) -> tuple[UowStatus, uuid.UUID | None, Any]:
+    if decision.component is not None:
+        return UowStatus.PENDING, ctx.topo.interaction_ids[decision.component.interaction], None
+    failure = {
+        "kind": "routing_error",
+        "reason": decision.reason,
+        "role": ctx.topo.role(ctx.role_id).name,
+        "at": ctx.now.isoformat(),
+    }
+    return UowStatus.FAILED, ctx.topo.ate_id, failure
+
+
+def _route(ctx: _Ctx, merged: dict[str, Any]) -> _Result:
+    role_name = ctx.topo.role(ctx.role_id).name
+    decision = choose_route(ctx.topo.defn, role_name, merged, metadata(ctx.row), ctx.now)
+    status, target, failure = _destination(ctx, decision)
+    uows.move(ctx.conn, ctx.row.id, status=status, interaction_id=target, now=ctx.now, failure=failure)
+    uows.log(
+        ctx.conn,
+        [
+            _submit_log(ctx),
+            log_row(
+                ctx.row, "route" if failure is None else "routing_error", ctx.now,
+                actor_id=ctx.actor_id, role_id=ctx.role_id, to_interaction_id=target,
+                to_status=status.value, from_status=UowStatus.ACTIVE.value,
+                details={"route": decision.reason, **({"failure": failure} if failure else {})},
+            ),
+        ],
+    )  # fmt: skip
+    return status, target, decision.reason, []
+
+
+def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, Any]]) -> _Result:
+    """Create children routed by the role's strategy; park the parent with OMEGA."""
+    topo, now = ctx.topo, ctx.now
+    role = topo.defn.role(topo.role(ctx.role_id).name)
+    assert role is not None
+    shared = None
+    if role.strategy is not Strategy.HETEROGENEOUS:
+        shared = choose_route(topo.defn, role.name, merged, metadata(ctx.row), now)
+    kids, attrs, logs = [], [], [_submit_log(ctx)]
+    for values in child_attrs:
+        child_id = uuid.uuid4()
+        base = {"id": child_id, "instance_id": topo.id, "parent_id": ctx.row.id,
+                "status": UowStatus.PENDING.value, "child_count": 0, "finished_child_count": 0}  # fmt: skip
+        decision = shared or choose_route(topo.defn, role.name, values, metadata(base), now)
+        status, target, failure = _destination(ctx, decision)
+        kids.append(
+            base | {"status": status.value, "current_interaction_id": target,
+                    "current_role_id": ctx.role_id, "created_at": now, "updated_at": now,
+                    "entered_at": now, "failure": failure}
+        )  # fmt: skip
+        attrs += attribute_rows(
+            child_id, values, {}, actor_id=ctx.actor_id, reasoning=ctx.reasoning, now=now
+        )
+        logs.append(
+            log_row(base, "spawn", now, actor_id=ctx.actor_id, role_id=ctx.role_id,
+                    from_interaction_id=None, from_status=None, to_interaction_id=target,
+                    to_status=status.value, details={"route": decision.reason})
+        )  # fmt: skip
+    parked = topo.cerberus_interaction_id
+    uows.insert_uows(ctx.conn, kids)
+    uows.insert_attributes(ctx.conn, attrs)
+    uows.move(ctx.conn, ctx.row.id, status=UowStatus.PENDING, interaction_id=parked, now=now,
+              child_count=len(kids))  # fmt: skip
+    logs.append(
+        log_row(ctx.row, "decompose", now, actor_id=ctx.actor_id, role_id=ctx.role_id,
+                from_status=UowStatus.ACTIVE.value, to_interaction_id=parked,
+                to_status=UowStatus.PENDING.value, details={"children": len(kids)})
+    )  # fmt: skip
+    uows.log(ctx.conn, logs)
+    uows.refresh_finished_children(ctx.conn, [ctx.row.id])
+    return UowStatus.PENDING, parked, f"decomposed into {len(kids)} children", [k["id"] for k in kids]
+
+
+def _submit_log(ctx: _Ctx) -> dict[str, Any]:
+    return log_row(
+        ctx.row, "submit", ctx.now, actor_id=ctx.actor_id, role_id=ctx.role_id,
+        to_status=None, details={"reasoning": ctx.reasoning} if ctx.reasoning else None,
+    )  # fmt: skip

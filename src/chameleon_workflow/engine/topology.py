@@ -1,0 +1,133 @@
+"""An instance's immutable shape: its definition plus the ids of its cloned rows."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from ..domain.definition import ComponentDef, GuardianDef, WorkflowDefinition
+from ..domain.enums import Direction, GuardianType, RoleType
+from ..domain.errors import UnknownInstance, UnknownRole
+from ..domain.parsing import parse_workflow_yaml
+from ..store import instances as store
+from ..store.database import Database
+from ..store.instances import InstanceRow, InteractionRow, RoleRow
+
+# Gates evaluated in Python at checkout; PASS_THRU always passes and CERBERUS is a query.
+EVALUATED_GATES = frozenset({GuardianType.CRITERIA_GATE, GuardianType.TTL_CHECK, GuardianType.COMPOSITE})
+
+
+@dataclass(frozen=True)
+class Topology:
+    instance: InstanceRow
+    defn: WorkflowDefinition
+    roles: dict[uuid.UUID, RoleRow]
+    interactions: dict[uuid.UUID, InteractionRow]
+    role_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    interaction_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        instance: InstanceRow,
+        roles: list[RoleRow],
+        interactions: list[InteractionRow],
+    ) -> Topology:
+        return cls(
+            instance=instance,
+            defn=parse_workflow_yaml(instance.definition_yaml),
+            roles={r.id: r for r in roles},
+            interactions={i.id: i for i in interactions},
+            role_ids={r.name: r.id for r in roles},
+            interaction_ids={i.name: i.id for i in interactions},
+        )
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.instance.id
+
+    @property
+    def ate_id(self) -> uuid.UUID | None:
+        return self.instance.ate_interaction_id
+
+    @property
+    def chronos_id(self) -> uuid.UUID | None:
+        return self.instance.chronos_interaction_id
+
+    def role(self, role_id: uuid.UUID) -> RoleRow:
+        return self.roles[role_id]
+
+    def role_type(self, role_id: uuid.UUID) -> RoleType:
+        return RoleType(self.roles[role_id].role_type)
+
+    def role_of_type(self, role_type: RoleType) -> RoleRow:
+        return next(r for r in self.roles.values() if r.role_type == role_type.value)
+
+    def inbound(self, role_id: uuid.UUID) -> list[ComponentDef]:
+        return self.defn.components_of(self.roles[role_id].name, Direction.INBOUND)
+
+    def inbound_interaction_ids(self, role_id: uuid.UUID) -> list[uuid.UUID]:
+        return [self.interaction_ids[c.interaction] for c in self.inbound(role_id)]
+
+    def gates(self, role_id: uuid.UUID, interaction_id: uuid.UUID) -> list[GuardianDef]:
+        """Guardians evaluated in Python for work taken by ``role_id`` from an interaction."""
+        name = self.interactions[interaction_id].name
+        return [
+            g
+            for c in self.inbound(role_id)
+            if c.interaction == name
+            for g in c.guardians
+            if g.type in EVALUATED_GATES
+        ]
+
+    def has_gates(self, role_id: uuid.UUID) -> bool:
+        return any(g.type in EVALUATED_GATES for c in self.inbound(role_id) for g in c.guardians)
+
+    @property
+    def cerberus_interaction_id(self) -> uuid.UUID:
+        """OMEGA's CERBERUS-guarded inbound interaction, where decomposed parents wait."""
+        omega = self.role_of_type(RoleType.OMEGA)
+        inbound = self.inbound(omega.id)
+        guarded = [
+            c for c in inbound if any(g.type is GuardianType.CERBERUS for g in c.guardians)
+        ]
+        return self.interaction_ids[(guarded or inbound)[0].interaction]
+
+    def interaction_name(self, interaction_id: uuid.UUID | None) -> str | None:
+        return self.interactions[interaction_id].name if interaction_id else None
+
+
+class TopologyCache:
+    """Instances never change shape after cloning, so their topology is cached forever."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._by_instance: dict[uuid.UUID, Topology] = {}
+        self._instance_of_role: dict[uuid.UUID, uuid.UUID] = {}
+        self._lock = threading.Lock()
+
+    def of_instance(self, instance_id: uuid.UUID) -> Topology:
+        topo = self._by_instance.get(instance_id)
+        if topo is not None:
+            return topo
+        with self.db.connect() as conn:
+            instance = store.get_instance(conn, instance_id)
+            if instance is None:
+                raise UnknownInstance(f"instance {instance_id} does not exist", id=str(instance_id))
+            topo = Topology.build(
+                instance, store.roles_of(conn, instance_id), store.interactions_of(conn, instance_id)
+            )
+        with self._lock:
+            self._by_instance[instance_id] = topo
+            self._instance_of_role.update({rid: instance_id for rid in topo.roles})
+        return topo
+
+    def of_role(self, role_id: uuid.UUID) -> Topology:
+        instance_id = self._instance_of_role.get(role_id)
+        if instance_id is None:
+            with self.db.connect() as conn:
+                instance_id = store.instance_of_role(conn, role_id)
+            if instance_id is None:
+                raise UnknownRole(f"role {role_id} does not exist", id=str(role_id))
+        return self.of_instance(instance_id)

@@ -1,0 +1,32 @@
+"""Typed settings, read once from the environment (prefix ``CHAMELEON_``) and passed down."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHAMELEON_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///chameleon.db",
+        description="SQLAlchemy URL; the default is an SQLite file in the working directory.",
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Request body cap.")
+    import_examples: bool = Field(
+        default=False, description="Import the bundled example workflows at startup."
+    )
+
+    # Background services.
+    scheduler_enabled: bool = True
+    zombie_interval_seconds: float = Field(default=60.0, gt=0)
+    zombie_timeout_seconds: int = Field(default=300, gt=0)
+    zombie_max_reclaims: int = Field(default=3, ge=0)
+    stale_token_interval_seconds: float = Field(default=60.0, gt=0)
+    memory_decay_hour_utc: int = Field(default=2, ge=0, le=23)
+    memory_decay_minute_utc: int = Field(default=0, ge=0, le=59)
+    memory_retention_days: int = Field(default=90, gt=0)
+    maintenance_batch_size: int = Field(default=5_000, gt=0)
+    leader_lease_seconds: float = Field(default=30.0, gt=0)

@@ -1,0 +1,1 @@
+"""The storage seam: tables, connections and every SQL statement the engine runs."""

@@ -1,0 +1,209 @@
+"""Instances: sandboxes cloned from a template version, with their own roles and queues."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from ..domain.definition import WorkflowDefinition
+from .tables import Component, Guardian, Instance, Interaction, Role, Uow
+
+I = Instance.__table__  # noqa: E741
+R = Role.__table__
+X = Interaction.__table__
+U = Uow.__table__
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    id: uuid.UUID
+    template_id: uuid.UUID
+    name: str
+    description: str | None
+    definition_yaml: str
+    ate_interaction_id: uuid.UUID | None
+    chronos_interaction_id: uuid.UUID | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RoleRow:
+    id: uuid.UUID
+    instance_id: uuid.UUID
+    name: str
+    role_type: str
+    strategy: str | None
+    description: str | None
+
+
+@dataclass(frozen=True)
+class InteractionRow:
+    id: uuid.UUID
+    instance_id: uuid.UUID
+    name: str
+    description: str | None
+    stale_token_limit_seconds: int | None
+
+
+def _instance(r: Any) -> InstanceRow:
+    return InstanceRow(
+        r.id,
+        r.template_id,
+        r.name,
+        r.description,
+        r.definition_yaml,
+        r.ate_interaction_id,
+        r.chronos_interaction_id,
+        r.created_at,
+    )
+
+
+def clone_template(
+    conn: Connection,
+    *,
+    template_id: uuid.UUID,
+    defn: WorkflowDefinition,
+    definition_yaml: str,
+    name: str,
+    description: str | None,
+    now: datetime,
+) -> InstanceRow:
+    """Create an instance with its own copy of every role, interaction and component."""
+    instance_id = uuid.uuid4()
+    role_ids = {r.name: uuid.uuid4() for r in defn.roles}
+    ix_ids = {i.name: uuid.uuid4() for i in defn.interactions}
+    ate = ix_ids.get(defn.ate_interaction or "")
+    chronos = ix_ids.get(defn.chronos_interaction or "")
+    conn.execute(
+        insert(I).values(
+            id=instance_id,
+            template_id=template_id,
+            name=name,
+            description=description,
+            definition_yaml=definition_yaml,
+            ate_interaction_id=ate,
+            chronos_interaction_id=chronos,
+            zombie_timeout_seconds=defn.zombie_timeout_seconds,
+            zombie_policy=defn.zombie_policy.value if defn.zombie_policy else None,
+            max_reclaims=defn.max_reclaims,
+            stale_token_limit_seconds=defn.stale_token_limit_seconds,
+            created_at=now,
+        )
+    )
+    conn.execute(
+        insert(R),
+        [
+            {
+                "id": role_ids[r.name],
+                "instance_id": instance_id,
+                "name": r.name,
+                "description": r.description,
+                "ai_context": r.ai_context,
+                "role_type": r.type.value,
+                "strategy": r.strategy.value if r.strategy else None,
+                "zombie_timeout_seconds": r.zombie_timeout_seconds,
+                "zombie_policy": r.zombie_policy.value if r.zombie_policy else None,
+                "max_reclaims": r.max_reclaims,
+            }
+            for r in defn.roles
+        ],
+    )
+    conn.execute(
+        insert(X),
+        [
+            {
+                "id": ix_ids[i.name],
+                "instance_id": instance_id,
+                "name": i.name,
+                "description": i.description,
+                "ai_context": i.ai_context,
+                "stale_token_limit_seconds": i.stale_token_limit_seconds,
+            }
+            for i in defn.interactions
+        ],
+    )
+    components, guardians = [], []
+    for position, c in enumerate(defn.components):
+        cid = uuid.uuid4()
+        components.append(
+            {
+                "id": cid,
+                "instance_id": instance_id,
+                "name": c.name,
+                "description": c.description,
+                "ai_context": c.ai_context,
+                "role_id": role_ids[c.role],
+                "interaction_id": ix_ids[c.interaction],
+                "direction": c.direction.value,
+                "position": position,
+            }
+        )
+        guardians += [
+            {
+                "id": uuid.uuid4(),
+                "instance_id": instance_id,
+                "component_id": cid,
+                "name": g.name,
+                "description": g.description,
+                "ai_context": g.ai_context,
+                "guardian_type": g.type.value,
+                "config": dict(g.config),
+                "position": gpos,
+            }
+            for gpos, g in enumerate(c.guardians)
+        ]
+    if components:
+        conn.execute(insert(Component.__table__), components)
+    if guardians:
+        conn.execute(insert(Guardian.__table__), guardians)
+    return InstanceRow(
+        instance_id, template_id, name, description, definition_yaml, ate, chronos, now
+    )
+
+
+def get_instance(conn: Connection, instance_id: uuid.UUID) -> InstanceRow | None:
+    r = conn.execute(select(I).where(I.c.id == instance_id)).first()
+    return _instance(r) if r else None
+
+
+def list_instances(conn: Connection) -> list[InstanceRow]:
+    return [_instance(r) for r in conn.execute(select(I).order_by(I.c.created_at))]
+
+
+def roles_of(conn: Connection, instance_id: uuid.UUID) -> list[RoleRow]:
+    rows = conn.execute(
+        select(R.c.id, R.c.instance_id, R.c.name, R.c.role_type, R.c.strategy, R.c.description)
+        .where(R.c.instance_id == instance_id)
+        .order_by(R.c.name)
+    )
+    return [RoleRow(*r) for r in rows]
+
+
+def interactions_of(conn: Connection, instance_id: uuid.UUID) -> list[InteractionRow]:
+    rows = conn.execute(
+        select(X.c.id, X.c.instance_id, X.c.name, X.c.description, X.c.stale_token_limit_seconds)
+        .where(X.c.instance_id == instance_id)
+        .order_by(X.c.name)
+    )
+    return [InteractionRow(*r) for r in rows]
+
+
+def instance_of_role(conn: Connection, role_id: uuid.UUID) -> uuid.UUID | None:
+    return conn.scalar(select(R.c.instance_id).where(R.c.id == role_id))
+
+
+def queue_depths(conn: Connection, instance_id: uuid.UUID) -> dict[uuid.UUID, dict[str, int]]:
+    """Count of UOWs per interaction and status."""
+    rows = conn.execute(
+        select(U.c.current_interaction_id, U.c.status, func.count())
+        .where(U.c.instance_id == instance_id, U.c.current_interaction_id.is_not(None))
+        .group_by(U.c.current_interaction_id, U.c.status)
+    )
+    depths: dict[uuid.UUID, dict[str, int]] = {}
+    for ix, status, n in rows:
+        depths.setdefault(ix, {})[status] = n
+    return depths

@@ -1,0 +1,186 @@
+"""Role memories: global blueprints and personal playbooks, and the audit of their influence."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, delete, func, insert, literal, or_, select, update
+
+from ..domain.enums import MemoryScope
+from .tables import Memory, MemoryEvent, MemoryInjection
+
+M = Memory.__table__
+MI = MemoryInjection.__table__
+ME = MemoryEvent.__table__
+
+# last_accessed_at is refreshed at most this often, so that concurrent checkouts of one
+# role do not all rewrite (and lock) the same memory rows; decay works in days.
+TOUCH_GRANULARITY = timedelta(minutes=1)
+
+
+def _visible_to(role_id: uuid.UUID, actor_id: uuid.UUID) -> Any:
+    return and_(
+        M.c.role_id == role_id,
+        M.c.is_toxic.is_(False),
+        or_(
+            M.c.scope == MemoryScope.GLOBAL.value,
+            and_(M.c.scope == MemoryScope.ACTOR.value, M.c.actor_id == actor_id),
+        ),
+    )
+
+
+def for_injection(conn: Connection, role_id: uuid.UUID, actor_id: uuid.UUID) -> list[Row[Any]]:
+    """Non-toxic global and personal memories of the role, globals first."""
+    return list(
+        conn.execute(
+            select(M.c.id, M.c.scope, M.c.key, M.c.value, M.c.version)
+            .where(_visible_to(role_id, actor_id))
+            .order_by(M.c.scope.desc(), M.c.key)  # 'GLOBAL' > 'ACTOR': globals first
+        )
+    )
+
+
+def touch(conn: Connection, role_id: uuid.UUID, actor_id: uuid.UUID, now: datetime) -> None:
+    """Mark the memories just injected as accessed (one statement)."""
+    stale = or_(M.c.last_accessed_at.is_(None), M.c.last_accessed_at < now - TOUCH_GRANULARITY)
+    conn.execute(
+        update(M).where(_visible_to(role_id, actor_id), stale).values(last_accessed_at=now)
+    )
+
+
+def record_injection(
+    conn: Connection,
+    *,
+    uow_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    role_id: uuid.UUID,
+    entries: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(MI).values(
+            uow_id=uow_id, actor_id=actor_id, role_id=role_id, injected_at=now, entries=list(entries)
+        )
+    )
+
+
+def upsert(
+    conn: Connection,
+    *,
+    instance_id: uuid.UUID,
+    role_id: uuid.UUID,
+    scope: MemoryScope,
+    actor_id: uuid.UUID | None,
+    key: str,
+    value: Any,
+    now: datetime,
+    confidence: float | None = None,
+    source_uow_id: uuid.UUID | None = None,
+) -> Row[Any]:
+    """Create the memory, or write a new version of the existing one with that key."""
+    owner = M.c.actor_id == actor_id if actor_id is not None else M.c.actor_id.is_(None)
+    stmt = select(M.c.id, M.c.version).where(
+        M.c.role_id == role_id, M.c.scope == scope.value, owner, M.c.key == key
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    existing = conn.execute(stmt).first()
+    if existing is None:
+        memory_id = uuid.uuid4()
+        conn.execute(
+            insert(M).values(
+                id=memory_id,
+                instance_id=instance_id,
+                role_id=role_id,
+                scope=scope.value,
+                actor_id=actor_id,
+                key=key,
+                value=value,
+                version=1,
+                confidence=1.0 if confidence is None else confidence,
+                is_toxic=False,
+                source_uow_id=source_uow_id,
+                created_at=now,
+                updated_at=now,
+                last_accessed_at=now,
+            )
+        )
+    else:
+        memory_id = existing.id
+        values: dict[str, Any] = {"value": value, "version": existing.version + 1, "updated_at": now}
+        if confidence is not None:
+            values["confidence"] = confidence
+        if source_uow_id is not None:
+            values["source_uow_id"] = source_uow_id
+        conn.execute(update(M).where(M.c.id == memory_id).values(**values))
+    row = get(conn, memory_id)
+    assert row is not None
+    return row
+
+
+def get(conn: Connection, memory_id: uuid.UUID) -> Row[Any] | None:
+    return conn.execute(select(M).where(M.c.id == memory_id)).first()
+
+
+def list_for_role(
+    conn: Connection,
+    role_id: uuid.UUID,
+    *,
+    scope: MemoryScope | None = None,
+    actor_id: uuid.UUID | None = None,
+    include_toxic: bool = True,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[Row[Any]]:
+    stmt = select(M).where(M.c.role_id == role_id)
+    if scope is not None:
+        stmt = stmt.where(M.c.scope == scope.value)
+    if actor_id is not None:
+        stmt = stmt.where(M.c.actor_id == actor_id)
+    if not include_toxic:
+        stmt = stmt.where(M.c.is_toxic.is_(False))
+    return list(conn.execute(stmt.order_by(M.c.scope, M.c.key).limit(limit).offset(offset)))
+
+
+def purge_learned_from(conn: Connection, base_uow_id: uuid.UUID, now: datetime) -> int:
+    """Delete memories learned from a base UOW (experience validation), auditing each."""
+    learned = M.c.source_uow_id == base_uow_id
+    conn.execute(
+        insert(ME).from_select(
+            ["memory_id", "action", "reason", "by", "at"],
+            select(
+                M.c.id,
+                literal("purge", ME.c.action.type),
+                literal(f"learned from abandoned UOW {base_uow_id}", ME.c.reason.type),
+                literal("engine", ME.c.by.type),
+                literal(now, ME.c.at.type),
+            ).where(learned),
+        )
+    )
+    return conn.execute(delete(M).where(learned)).rowcount
+
+
+def injections_of_uow(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
+    return list(conn.execute(select(MI).where(MI.c.uow_id == uow_id).order_by(MI.c.id)))
+
+
+def uows_influenced_by(conn: Connection, memory_id: uuid.UUID, limit: int = 500) -> list[Row[Any]]:
+    """Injection rows whose entries include the memory."""
+    if conn.dialect.name == "postgresql":
+        cond = MI.c.entries.contains([{"memory_id": str(memory_id)}])
+        stmt = select(MI).where(cond)
+    else:
+        each = func.json_each(MI.c.entries).table_valued("value").alias("e")
+        stmt = (
+            select(MI)
+            .where(
+                select(1)
+                .select_from(each)
+                .where(func.json_extract(each.c.value, "$.memory_id") == str(memory_id))
+                .exists()
+            )
+        )
+    return list(conn.execute(stmt.order_by(MI.c.id).limit(limit)))

@@ -1,0 +1,343 @@
+"""SQLAlchemy models: the single description of the schema (Alembic migrations match it)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import BigId, Json, UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: Json, uuid.UUID: Uuid}
+
+
+Name = String(200)
+Enum = String(20)
+
+
+def _fk(target: str, **kw: Any) -> Any:
+    return ForeignKey(target, ondelete="CASCADE", **kw)
+
+
+# --- templates ---------------------------------------------------------------------------
+
+
+class Template(Base):
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Name)
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+    source_yaml: Mapped[str] = mapped_column(Text)
+    canonical_yaml: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime]
+
+
+class _DefinitionRows:
+    """Columns shared by a template's rows and an instance's cloned rows."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Name)
+    description: Mapped[str | None] = mapped_column(Text)
+    ai_context: Mapped[Any | None] = mapped_column(Json)
+
+
+class TemplateRole(_DefinitionRows, Base):
+    __tablename__ = "template_roles"
+    __table_args__ = (UniqueConstraint("template_id", "name"),)
+    template_id: Mapped[uuid.UUID] = mapped_column(_fk("templates.id"))
+    role_type: Mapped[str] = mapped_column(Enum)
+    strategy: Mapped[str | None] = mapped_column(Enum)
+    zombie_timeout_seconds: Mapped[int | None]
+    zombie_policy: Mapped[str | None] = mapped_column(Enum)
+    max_reclaims: Mapped[int | None]
+
+
+class TemplateInteraction(_DefinitionRows, Base):
+    __tablename__ = "template_interactions"
+    __table_args__ = (UniqueConstraint("template_id", "name"),)
+    template_id: Mapped[uuid.UUID] = mapped_column(_fk("templates.id"))
+    stale_token_limit_seconds: Mapped[int | None]
+
+
+class TemplateComponent(_DefinitionRows, Base):
+    __tablename__ = "template_components"
+    __table_args__ = (UniqueConstraint("template_id", "name"),)
+    template_id: Mapped[uuid.UUID] = mapped_column(_fk("templates.id"))
+    role_id: Mapped[uuid.UUID] = mapped_column(_fk("template_roles.id"))
+    interaction_id: Mapped[uuid.UUID] = mapped_column(_fk("template_interactions.id"))
+    direction: Mapped[str] = mapped_column(Enum)
+    position: Mapped[int]
+
+
+class TemplateGuardian(_DefinitionRows, Base):
+    __tablename__ = "template_guardians"
+    template_id: Mapped[uuid.UUID] = mapped_column(_fk("templates.id"))
+    component_id: Mapped[uuid.UUID] = mapped_column(_fk("template_components.id"))
+    guardian_type: Mapped[str] = mapped_column(String(40))
+    config: Mapped[dict[str, Any]]
+    position: Mapped[int]
+
+
+# --- instances and their clones -----------------------------------------------------------
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("templates.id"))
+    name: Mapped[str] = mapped_column(Name)
+    description: Mapped[str | None] = mapped_column(Text)
+    definition_yaml: Mapped[str] = mapped_column(Text)
+    ate_interaction_id: Mapped[uuid.UUID | None]
+    chronos_interaction_id: Mapped[uuid.UUID | None]
+    zombie_timeout_seconds: Mapped[int | None]
+    zombie_policy: Mapped[str | None] = mapped_column(Enum)
+    max_reclaims: Mapped[int | None]
+    stale_token_limit_seconds: Mapped[int | None]
+    created_at: Mapped[datetime]
+
+
+class Role(_DefinitionRows, Base):
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+    instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
+    role_type: Mapped[str] = mapped_column(Enum)
+    strategy: Mapped[str | None] = mapped_column(Enum)
+    zombie_timeout_seconds: Mapped[int | None]
+    zombie_policy: Mapped[str | None] = mapped_column(Enum)
+    max_reclaims: Mapped[int | None]
+
+
+class Interaction(_DefinitionRows, Base):
+    __tablename__ = "interactions"
+    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+    instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
+    stale_token_limit_seconds: Mapped[int | None]
+
+
+class Component(_DefinitionRows, Base):
+    __tablename__ = "components"
+    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+    instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
+    role_id: Mapped[uuid.UUID] = mapped_column(_fk("roles.id"))
+    interaction_id: Mapped[uuid.UUID] = mapped_column(_fk("interactions.id"))
+    direction: Mapped[str] = mapped_column(Enum)
+    position: Mapped[int]
+
+
+class Guardian(_DefinitionRows, Base):
+    __tablename__ = "guardians"
+    instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
+    component_id: Mapped[uuid.UUID] = mapped_column(_fk("components.id"))
+    guardian_type: Mapped[str] = mapped_column(String(40))
+    config: Mapped[dict[str, Any]]
+    position: Mapped[int]
+
+
+# --- actors -------------------------------------------------------------------------------
+
+
+class Actor(Base):
+    __tablename__ = "actors"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Name)
+    actor_type: Mapped[str] = mapped_column(Enum)
+    created_at: Mapped[datetime]
+
+
+class RoleAssignment(Base):
+    __tablename__ = "role_assignments"
+    actor_id: Mapped[uuid.UUID] = mapped_column(_fk("actors.id"), primary_key=True)
+    role_id: Mapped[uuid.UUID] = mapped_column(_fk("roles.id"), primary_key=True)
+    assigned_at: Mapped[datetime]
+
+
+# --- units of work ------------------------------------------------------------------------
+
+
+class Uow(Base):
+    __tablename__ = "uows"
+    __table_args__ = (
+        Index("ix_uows_waiting", "current_interaction_id", "status", "entered_at"),
+        Index("ix_uows_active_heartbeat", "status", "last_heartbeat"),
+        Index("ix_uows_parent_id", "parent_id"),
+        Index("ix_uows_instance_id", "instance_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(_fk("uows.id"))
+    status: Mapped[str] = mapped_column(Enum)
+    current_interaction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("interactions.id"))
+    current_role_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("roles.id"))
+    child_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    finished_child_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    entered_at: Mapped[datetime]
+    lease_id: Mapped[uuid.UUID | None]
+    lease_holder_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actors.id"))
+    leased_at: Mapped[datetime | None]
+    last_heartbeat: Mapped[datetime | None]
+    reclaim_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    failure: Mapped[dict[str, Any] | None]
+
+
+class UowAttribute(Base):
+    __tablename__ = "uow_attributes"
+    __table_args__ = (UniqueConstraint("uow_id", "key", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uow_id: Mapped[uuid.UUID] = mapped_column(_fk("uows.id"))
+    key: Mapped[str] = mapped_column(Name)
+    version: Mapped[int]
+    value: Mapped[Any | None] = mapped_column(Json)
+    actor_id: Mapped[uuid.UUID | None]
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class InteractionLog(Base):
+    """Append-only audit of every transition."""
+
+    __tablename__ = "interaction_log"
+    __table_args__ = (Index("ix_interaction_log_uow_id", "uow_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uow_id: Mapped[uuid.UUID | None]
+    instance_id: Mapped[uuid.UUID | None]
+    actor_id: Mapped[uuid.UUID | None]
+    role_id: Mapped[uuid.UUID | None]
+    event: Mapped[str] = mapped_column(String(40))
+    from_interaction_id: Mapped[uuid.UUID | None]
+    to_interaction_id: Mapped[uuid.UUID | None]
+    from_status: Mapped[str | None] = mapped_column(Enum)
+    to_status: Mapped[str | None] = mapped_column(Enum)
+    at: Mapped[datetime]
+    details: Mapped[dict[str, Any] | None]
+
+
+# --- memory -------------------------------------------------------------------------------
+
+
+class _MemoryColumns:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    instance_id: Mapped[uuid.UUID]
+    role_id: Mapped[uuid.UUID]
+    scope: Mapped[str] = mapped_column(Enum)
+    actor_id: Mapped[uuid.UUID | None]
+    key: Mapped[str] = mapped_column(Name)
+    value: Mapped[Any | None] = mapped_column(Json)
+    version: Mapped[int] = mapped_column(default=1)
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)
+    is_toxic: Mapped[bool] = mapped_column(Boolean, default=False)
+    toxic_reason: Mapped[str | None] = mapped_column(Text)
+    toxic_by: Mapped[str | None] = mapped_column(Name)
+    toxic_at: Mapped[datetime | None]
+    source_uow_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_accessed_at: Mapped[datetime | None]
+
+
+class Memory(_MemoryColumns, Base):
+    __tablename__ = "memories"
+    __table_args__ = (
+        Index("ix_memories_lookup", "role_id", "scope", "actor_id"),
+        Index("ix_memories_last_accessed_at", "last_accessed_at"),
+        Index("ix_memories_source_uow_id", "source_uow_id"),
+    )
+    instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
+    role_id: Mapped[uuid.UUID] = mapped_column(_fk("roles.id"))
+
+
+class MemoryArchive(_MemoryColumns, Base):
+    """Memories the janitor moved out in archive mode."""
+
+    __tablename__ = "memory_archive"
+    archived_at: Mapped[datetime]
+
+
+class MemoryInjection(Base):
+    """The memory entries (id and version) injected into one checkout: the audit of influence.
+
+    One row per checkout keeps checkout cost flat however many memories a role has.
+    """
+
+    __tablename__ = "memory_injections"
+    __table_args__ = (Index("ix_memory_injections_uow_id", "uow_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uow_id: Mapped[uuid.UUID]
+    actor_id: Mapped[uuid.UUID | None]
+    role_id: Mapped[uuid.UUID | None]
+    injected_at: Mapped[datetime]
+    entries: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+
+
+class MemoryEvent(Base):
+    """Audit of administrative changes to memories (toxic marks, purges)."""
+
+    __tablename__ = "memory_events"
+    __table_args__ = (Index("ix_memory_events_memory_id", "memory_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    memory_id: Mapped[uuid.UUID]
+    action: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text)
+    by: Mapped[str | None] = mapped_column(Name)
+    at: Mapped[datetime]
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+class MaintenanceRun(Base):
+    __tablename__ = "maintenance_runs"
+    __table_args__ = (Index("ix_maintenance_runs_started_at", "started_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(40))
+    trigger: Mapped[str] = mapped_column(Enum)
+    parameters: Mapped[dict[str, Any]]
+    counts: Mapped[dict[str, Any] | None]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    replica: Mapped[str | None] = mapped_column(Name)
+
+
+class LeaderLease(Base):
+    """One row per scheduled job: which replica may run it until when."""
+
+    __tablename__ = "leader_leases"
+    job: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(Name)
+    expires_at: Mapped[datetime]

@@ -1,0 +1,250 @@
+"""Units of work, their versioned attributes and the interaction log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy.orm import aliased
+
+from ..domain.enums import UowStatus
+from .tables import InteractionLog, Uow, UowAttribute
+
+U = Uow.__table__
+A = UowAttribute.__table__
+L = InteractionLog.__table__
+
+TERMINAL = (UowStatus.COMPLETED.value, UowStatus.ABANDONED.value)
+_CLEAR_LEASE = {
+    "lease_id": None,
+    "lease_holder_id": None,
+    "leased_at": None,
+    "last_heartbeat": None,
+}
+
+
+def insert_uows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(U), list(rows))
+
+
+def insert_attributes(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(A), list(rows))
+
+
+def log(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append interaction-log rows (one statement)."""
+    if rows:
+        conn.execute(insert(L), list(rows))
+
+
+def latest_attributes(conn: Connection, uow_id: uuid.UUID) -> dict[str, tuple[int, Any]]:
+    """Key -> (version, value) of the newest version of every attribute."""
+    latest: dict[str, tuple[int, Any]] = {}
+    rows = conn.execute(
+        select(A.c.key, A.c.version, A.c.value).where(A.c.uow_id == uow_id).order_by(A.c.version)
+    )
+    for key, version, value in rows:
+        latest[key] = (version, value)
+    return latest
+
+
+def attribute_history(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(A.c.key, A.c.version, A.c.value, A.c.actor_id, A.c.reasoning, A.c.created_at)
+            .where(A.c.uow_id == uow_id)
+            .order_by(A.c.created_at, A.c.id)
+        )
+    )
+
+
+def log_history(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
+    return list(conn.execute(select(L).where(L.c.uow_id == uow_id).order_by(L.c.id)))
+
+
+def get(conn: Connection, uow_id: uuid.UUID, *, for_update: bool = False) -> Row[Any] | None:
+    stmt = select(U).where(U.c.id == uow_id)
+    if for_update and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return conn.execute(stmt).first()
+
+
+def children(conn: Connection, parent_id: uuid.UUID) -> list[Row[Any]]:
+    return list(conn.execute(select(U).where(U.c.parent_id == parent_id).order_by(U.c.created_at)))
+
+
+def next_candidate(
+    conn: Connection,
+    *,
+    interaction_ids: Collection[uuid.UUID],
+    statuses: Collection[str],
+    cerberus: bool,
+    skip: Collection[uuid.UUID] = (),
+) -> Row[Any] | None:
+    """Lock and return the oldest eligible UOW, skipping rows other transactions hold.
+
+    With ``cerberus`` only base UOWs whose every child has returned to the same
+    interaction (or ended) qualify; otherwise parked parents are never handed out.
+    """
+    stmt = select(U).where(
+        U.c.current_interaction_id.in_(interaction_ids), U.c.status.in_(statuses)
+    )
+    if cerberus:
+        child = aliased(U)
+        unfinished = exists().where(
+            child.c.parent_id == U.c.id,
+            child.c.status.not_in(TERMINAL),
+            or_(
+                child.c.status != UowStatus.PENDING.value,
+                child.c.current_interaction_id != U.c.current_interaction_id,
+            ),
+        )
+        stmt = stmt.where(U.c.parent_id.is_(None), ~unfinished)
+    else:
+        stmt = stmt.where(or_(U.c.child_count == 0, U.c.status != UowStatus.PENDING.value))
+    if skip:
+        stmt = stmt.where(U.c.id.not_in(skip))
+    stmt = stmt.order_by(U.c.entered_at, U.c.id).limit(1)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return conn.execute(stmt).first()
+
+
+def take_lease(
+    conn: Connection,
+    uow_id: uuid.UUID,
+    *,
+    lease_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    role_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    conn.execute(
+        update(U)
+        .where(U.c.id == uow_id)
+        .values(
+            status=UowStatus.ACTIVE.value,
+            lease_id=lease_id,
+            lease_holder_id=actor_id,
+            current_role_id=role_id,
+            leased_at=now,
+            last_heartbeat=now,
+            updated_at=now,
+        )
+    )
+
+
+def heartbeat(
+    conn: Connection,
+    uow_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID,
+    lease_id: uuid.UUID | None,
+    now: datetime,
+) -> bool:
+    """Refresh the heartbeat if the caller holds the lease; False otherwise."""
+    cond = [U.c.id == uow_id, U.c.status == UowStatus.ACTIVE.value, U.c.lease_holder_id == actor_id]
+    if lease_id is not None:
+        cond.append(U.c.lease_id == lease_id)
+    result = conn.execute(update(U).where(*cond).values(last_heartbeat=now))
+    return result.rowcount == 1
+
+
+def move(
+    conn: Connection,
+    uow_id: uuid.UUID,
+    *,
+    status: UowStatus,
+    interaction_id: uuid.UUID | None,
+    now: datetime,
+    failure: Mapping[str, Any] | None = None,
+    keep_failure: bool = False,
+    **extra: Any,
+) -> None:
+    """Put a UOW in a new interaction and status; the lease is always released."""
+    values: dict[str, Any] = {
+        **_CLEAR_LEASE,
+        "status": status.value,
+        "current_interaction_id": interaction_id,
+        "entered_at": now,
+        "updated_at": now,
+        **extra,
+    }
+    if not keep_failure:
+        values["failure"] = dict(failure) if failure is not None else None
+    conn.execute(update(U).where(U.c.id == uow_id).values(**values))
+
+
+def finalize_set(
+    conn: Connection, base_id: uuid.UUID, *, actor_id: uuid.UUID, role_id: uuid.UUID, now: datetime
+) -> int:
+    """Mark a base UOW and its unfinished children COMPLETED, with a log row each."""
+    members = or_(U.c.id == base_id, and_(U.c.parent_id == base_id, U.c.status.not_in(TERMINAL)))
+    conn.execute(
+        insert(L).from_select(
+            ["uow_id", "instance_id", "actor_id", "role_id", "event", "from_interaction_id",
+             "from_status", "to_status", "at"],
+            select(
+                U.c.id, U.c.instance_id, literal(actor_id, U.c.lease_holder_id.type), literal(role_id, U.c.current_role_id.type),
+                literal("finalize"), U.c.current_interaction_id, U.c.status,
+                literal(UowStatus.COMPLETED.value), literal(now, U.c.updated_at.type),
+            ).where(members),
+        )
+    )  # fmt: skip
+    result = conn.execute(
+        update(U)
+        .where(members)
+        .values(status=UowStatus.COMPLETED.value, updated_at=now, **_CLEAR_LEASE)
+    )
+    return result.rowcount
+
+
+def abandon_children(
+    conn: Connection, parent_id: uuid.UUID, *, actor_id: uuid.UUID | None, now: datetime
+) -> None:
+    """End every unfinished child of an abandoned base, with a log row each."""
+    members = and_(U.c.parent_id == parent_id, U.c.status.not_in(TERMINAL))
+    conn.execute(
+        insert(L).from_select(
+            ["uow_id", "instance_id", "actor_id", "event", "from_interaction_id", "from_status",
+             "to_status", "at"],
+            select(
+                U.c.id, U.c.instance_id, literal(actor_id, U.c.lease_holder_id.type),
+                literal("abandon"), U.c.current_interaction_id, U.c.status,
+                literal(UowStatus.ABANDONED.value), literal(now, U.c.updated_at.type),
+            ).where(members),
+        )
+    )  # fmt: skip
+    conn.execute(
+        update(U)
+        .where(members)
+        .values(status=UowStatus.ABANDONED.value, updated_at=now, **_CLEAR_LEASE)
+    )
+
+
+def refresh_finished_children(conn: Connection, parent_ids: Iterable[uuid.UUID]) -> None:
+    """Recount, for each parent, the children that have returned to it or ended."""
+    ids = list({p for p in parent_ids if p is not None})
+    if not ids:
+        return
+    child = aliased(U)
+    finished = (
+        select(func.count())
+        .where(
+            child.c.parent_id == U.c.id,
+            or_(
+                child.c.status.in_(TERMINAL),
+                and_(
+                    child.c.status == UowStatus.PENDING.value,
+                    child.c.current_interaction_id == U.c.current_interaction_id,
+                ),
+            ),
+        )
+        .scalar_subquery()
+    )
+    conn.execute(update(U).where(U.c.id.in_(ids)).values(finished_child_count=finished))
