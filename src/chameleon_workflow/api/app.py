@@ -16,6 +16,7 @@ from . import errors, home
 from .deps import EngineDep
 from .limits import BodyLimit
 from .routes_discovery import router as discovery_router
+from .routes_memory import router as memory_router
 from .routes_templates import router as templates_router
 from .routes_workflow import router as workflow_router
 
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = FastAPI(title="Chameleon", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
-    for router in (templates_router, workflow_router, discovery_router):
+    for router in (templates_router, workflow_router, discovery_router, memory_router):
         app.include_router(router)
 
     @app.get("/health", tags=["operations"])

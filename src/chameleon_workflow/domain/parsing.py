@@ -26,7 +26,7 @@ from .parsing_fields import (
     optional_str,
     positive_int,
     reference,
-    type_name,
+    a_type,
     version_str,
 )
 
@@ -102,14 +102,14 @@ def _workflow(data: object, p: Problems) -> WorkflowDefinition | None:
     if not isinstance(data, Mapping):
         p.structure(
             "document",
-            f"the document must be a mapping with a 'workflow' key, not a {type_name(data)}",
+            f"the document must be a mapping with a 'workflow' key, not {a_type(data)}",
         )
         return None
     check_keys(data, ("workflow", *SECTIONS), "the document", p)
     head = data.get("workflow")
     if not isinstance(head, Mapping):
         what = (
-            "has no 'workflow' mapping" if head is None else f"has a {type_name(head)} 'workflow'"
+            "has no 'workflow' mapping" if head is None else f"has {a_type(head)} as 'workflow'"
         )
         p.structure("workflow", f"the document {what}")
         head = {}
@@ -237,7 +237,7 @@ def _raw_component(label: str, data: Mapping[Any, Any], p: Problems) -> _RawComp
         if isinstance(nested, Mapping):
             raw.guardians.append((f"{where}.guardian", nested))
         else:
-            p.structure(where, f"{where}: guardian must be a mapping, not a {type_name(nested)}")
+            p.structure(where, f"{where}: guardian must be a mapping, not {a_type(nested)}")
     if data.get("guardians") is not None:
         raw.guardians.extend(mapping_list(data["guardians"], f"{where}.guardians", p))
     for g_label, g_data in raw.guardians:

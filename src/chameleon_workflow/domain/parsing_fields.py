@@ -41,21 +41,21 @@ class Problems:
         self.violations.append(Violation(REFERENCE_RULE, REFERENCES, element, message))
 
 
-def type_name(value: object) -> str:
-    """A YAML-flavoured name of a value's type, for messages."""
+def a_type(value: object) -> str:
+    """A YAML-flavoured name of a value's type with its article, for messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "boolean"
+        return "a boolean"
     if isinstance(value, Mapping):
-        return "mapping"
+        return "a mapping"
     if isinstance(value, list | tuple):
-        return "list"
+        return "a list"
     if isinstance(value, str):
-        return "string"
+        return "a string"
     if isinstance(value, int | float):
-        return "number"
-    return type(value).__name__
+        return "a number"
+    return f"a {type(value).__name__}"
 
 
 def check_keys(data: Mapping[Any, Any], known: Iterable[str], where: str, p: Problems) -> None:
@@ -85,7 +85,7 @@ def name_of(
             p.structure(where, f"{where} has no name")
         return None
     if not isinstance(value, str):
-        p.structure(where, f"{where} has a {type_name(value)} name; a string is required")
+        p.structure(where, f"{where} has {a_type(value)} as its name; a string is required")
         return None
     if not value.strip():
         p.structure(where, f"{where} has a blank name")
@@ -108,7 +108,7 @@ def optional_str(data: Mapping[Any, Any], key: str, where: str, p: Problems) -> 
     value = data.get(key)
     if value is None or isinstance(value, str):
         return value
-    p.structure(where, f"{where}: {key} must be a string, not a {type_name(value)}")
+    p.structure(where, f"{where}: {key} must be a string, not {a_type(value)}")
     return None
 
 
@@ -118,7 +118,7 @@ def version_str(value: object, where: str, p: Problems) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         p.structure(
-            where, f"{where}: version must be a number or a string, not a {type_name(value)}"
+            where, f"{where}: version must be a number or a string, not {a_type(value)}"
         )
         return None
     return str(value)
@@ -141,7 +141,7 @@ def enum_value(
     if value is None:
         return None
     if not isinstance(value, str):
-        p.structure(where, f"{where}: {what} must be a string, not a {type_name(value)}")
+        p.structure(where, f"{where}: {what} must be a string, not {a_type(value)}")
         return None
     word = value.strip().lower() if lower else value.strip().upper()
     try:
@@ -155,7 +155,7 @@ def enum_value(
 def mapping_list(value: object, section: str, p: Problems) -> list[tuple[str, Mapping[Any, Any]]]:
     """The mapping elements of a list section, each with a positional label for messages."""
     if not isinstance(value, list):
-        p.structure(section, f"{section} must be a list, not a {type_name(value)}")
+        p.structure(section, f"{section} must be a list, not {a_type(value)}")
         return []
     items: list[tuple[str, Mapping[Any, Any]]] = []
     for index, item in enumerate(value):
@@ -163,7 +163,7 @@ def mapping_list(value: object, section: str, p: Problems) -> list[tuple[str, Ma
         if isinstance(item, Mapping):
             items.append((label, item))
         else:
-            p.structure(label, f"{label} must be a mapping, not a {type_name(item)}")
+            p.structure(label, f"{label} must be a mapping, not {a_type(item)}")
     return items
 
 
@@ -172,7 +172,7 @@ def config_of(value: object, where: str, p: Problems) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        p.structure(where, f"{where}: config must be a mapping, not a {type_name(value)}")
+        p.structure(where, f"{where}: config must be a mapping, not {a_type(value)}")
         return {}
     bad = [k for k in value if not isinstance(k, str)]
     if bad:

@@ -118,9 +118,8 @@ def _tokenize(text: str) -> list[_Token]:
         if match is None:
             char = text[position]
             problem = "unterminated string" if char in "'\"" else f"unknown character {char!r}"
-            if char == ".":
-                problem += " (attribute access is not supported)"
-            raise ConditionError(f"{problem} at position {position}", position)
+            hint = " (attribute access is not supported)" if char == "." else ""
+            raise ConditionError(f"{problem} at position {position}{hint}", position)
         kind, lexeme = match.lastgroup or "", match.group()
         if kind != "space":
             tokens.append(_make_token(kind, lexeme, position))

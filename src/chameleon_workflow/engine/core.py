@@ -7,6 +7,7 @@ from ..store import migrate
 from ..store.database import Database
 from .clock import Clock, utcnow
 from .instances import InstanceService
+from .memory import MemoryService
 from .runtime import Runtime
 from .templates import TemplateService
 from .topology import TopologyCache
@@ -21,6 +22,7 @@ class Engine:
         self.templates = TemplateService(self.db, clock)
         self.instances = InstanceService(self.db, self.topologies, self.templates, clock)
         self.runtime = Runtime(self.db, self.topologies, clock)
+        self.memory = MemoryService(self.db, self.topologies, clock)
 
     def upgrade_schema(self) -> None:
         migrate.upgrade(self.db)

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, literal, or_, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ..domain.enums import MemoryScope
 from .tables import Memory, MemoryEvent, MemoryInjection
@@ -170,7 +171,7 @@ def injections_of_uow(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
 def uows_influenced_by(conn: Connection, memory_id: uuid.UUID, limit: int = 500) -> list[Row[Any]]:
     """Injection rows whose entries include the memory."""
     if conn.dialect.name == "postgresql":
-        cond = MI.c.entries.contains([{"memory_id": str(memory_id)}])
+        cond = type_coerce(MI.c.entries, JSONB).contains([{"memory_id": str(memory_id)}])
         stmt = select(MI).where(cond)
     else:
         each = func.json_each(MI.c.entries).table_valued("value").alias("e")

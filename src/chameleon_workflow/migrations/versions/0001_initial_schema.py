@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:13:07.131046
+Create Date: 2026-11-28
 """
 
 import sqlalchemy as sa
@@ -163,18 +163,20 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("memory_id", sa.Uuid(), nullable=False),
-        sa.Column("memory_version", sa.Integer(), nullable=False),
         sa.Column("uow_id", sa.Uuid(), nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("role_id", sa.Uuid(), nullable=True),
         sa.Column(
             "injected_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
         ),
+        sa.Column(
+            "entries",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_memory_injections")),
     )
     with op.batch_alter_table("memory_injections", schema=None) as batch_op:
-        batch_op.create_index("ix_memory_injections_memory_id", ["memory_id"], unique=False)
         batch_op.create_index("ix_memory_injections_uow_id", ["uow_id"], unique=False)
 
     op.create_table(
@@ -643,7 +645,6 @@ def downgrade() -> None:
     op.drop_table("templates")
     with op.batch_alter_table("memory_injections", schema=None) as batch_op:
         batch_op.drop_index("ix_memory_injections_uow_id")
-        batch_op.drop_index("ix_memory_injections_memory_id")
 
     op.drop_table("memory_injections")
     with op.batch_alter_table("memory_events", schema=None) as batch_op:
