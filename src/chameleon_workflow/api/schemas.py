@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+import math
+import re
 import uuid
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..domain.enums import ActorType, MemoryScope
+
+# Deeper documents are refused: the encoders and the JSON columns recurse per level.
+MAX_JSON_DEPTH = 64
+# NUL cannot be stored in PostgreSQL text or jsonb; lone surrogates are not UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_problem(value: Any, where: str) -> str | None:
+    """Why ``value`` (decoded JSON) cannot be stored and returned faithfully, or None."""
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"{path}: nested more than {MAX_JSON_DEPTH} levels deep"
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{path}: NaN and Infinity are not JSON numbers"
+        if isinstance(item, str) and _UNSTORABLE.search(item):
+            return f"{path}: text must not contain NUL characters or unpaired surrogates"
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and _UNSTORABLE.search(key):
+                    return f"{path}: key {key!r:.40} contains NUL or an unpaired surrogate"
+                stack.append((inner, f"{path}.{key}", depth + 1))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{path}[{i}]", depth + 1) for i, inner in enumerate(item))
+    return None
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _storable(self) -> Self:
+        for name in type(self).model_fields:
+            problem = storable_problem(getattr(self, name), name)
+            if problem:
+                raise PydanticCustomError("unstorable_value", problem)
+        return self
 
 
 NonBlank = Field(min_length=1, max_length=200, pattern=r"\S")

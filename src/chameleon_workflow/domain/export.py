@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -9,12 +10,33 @@ import yaml
 from .definition import ComponentDef, GuardianDef, InteractionDef, RoleDef, WorkflowDefinition
 from .enums import Direction, RoleType
 
+# Line-break-like and control characters that PyYAML may emit unescaped in plain or
+# single-quoted scalars, where a reader would fold them into spaces.
+_NEEDS_ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that double-quotes (and so escapes) strings holding special characters."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = '"' if _NEEDS_ESCAPES.search(text) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
 
 def to_yaml(defn: WorkflowDefinition) -> str:
     """Canonical YAML: ``parse_workflow_yaml(to_yaml(d)) == d`` for every parsable ``d``."""
     document = {"workflow": _workflow(defn)}
-    return yaml.safe_dump(
-        document, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+    return yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
     )
 
 

@@ -17,6 +17,7 @@ from .enums import Direction, GuardianType, RoleType, Strategy, ZombiePolicy
 from .errors import DefinitionInvalid
 from .parsing_fields import (
     Problems,
+    a_type,
     aliased,
     check_keys,
     config_of,
@@ -26,7 +27,6 @@ from .parsing_fields import (
     optional_str,
     positive_int,
     reference,
-    a_type,
     version_str,
 )
 
@@ -108,19 +108,21 @@ def _workflow(data: object, p: Problems) -> WorkflowDefinition | None:
     check_keys(data, ("workflow", *SECTIONS), "the document", p)
     head = data.get("workflow")
     if not isinstance(head, Mapping):
-        what = (
-            "has no 'workflow' mapping" if head is None else f"has {a_type(head)} as 'workflow'"
-        )
+        what = "has no 'workflow' mapping" if head is None else f"has {a_type(head)} as 'workflow'"
         p.structure("workflow", f"the document {what}")
         head = {}
     check_keys(head, (*WORKFLOW_KEYS, *SECTIONS), "workflow", p)
     name = name_of(head, "workflow", p)
-    sections = {s: _section(data, head, s, p) for s in SECTIONS}
-    roles = tuple(r for r in (_role(lbl, m, p) for lbl, m in sections["roles"]) if r)
+    settings = _workflow_settings(head, p)
+    # Sections are read one after another so problems are reported in document order.
+    role_items = _section(data, head, "roles", p)
+    roles = tuple(r for r in (_role(label, m, p) for label, m in role_items) if r)
+    interaction_items = _section(data, head, "interactions", p)
     interactions = tuple(
-        i for i in (_interaction(lbl, m, p) for lbl, m in sections["interactions"]) if i
+        i for i in (_interaction(label, m, p) for label, m in interaction_items) if i
     )
-    components = _components(sections["components"], sections["guardians"], p)
+    component_items = _section(data, head, "components", p)
+    components = _components(component_items, _section(data, head, "guardians", p), p)
     if name is None:
         return None
     return WorkflowDefinition(
@@ -128,15 +130,21 @@ def _workflow(data: object, p: Problems) -> WorkflowDefinition | None:
         roles=roles,
         interactions=interactions,
         components=components,
-        description=optional_str(head, "description", "workflow", p),
-        version=version_str(head.get("version"), "workflow", p),
-        ai_context=head.get("ai_context"),
-        schema_json=head.get("schema_json"),
-        zombie_timeout_seconds=positive_int(head, "zombie_timeout_seconds", "workflow", p),
-        zombie_policy=_zombie_policy(head, "workflow", p),
-        max_reclaims=positive_int(head, "max_reclaims", "workflow", p),
-        stale_token_limit_seconds=positive_int(head, "stale_token_limit_seconds", "workflow", p),
+        **settings,
     )
+
+
+def _workflow_settings(head: Mapping[Any, Any], p: Problems) -> dict[str, Any]:
+    return {
+        "description": optional_str(head, "description", "workflow", p),
+        "version": version_str(head.get("version"), "workflow", p),
+        "ai_context": head.get("ai_context"),
+        "schema_json": head.get("schema_json"),
+        "zombie_timeout_seconds": positive_int(head, "zombie_timeout_seconds", "workflow", p),
+        "zombie_policy": _zombie_policy(head, "workflow", p),
+        "max_reclaims": positive_int(head, "max_reclaims", "workflow", p),
+        "stale_token_limit_seconds": positive_int(head, "stale_token_limit_seconds", "workflow", p),
+    }
 
 
 def _section(

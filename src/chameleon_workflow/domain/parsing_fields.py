@@ -117,9 +117,7 @@ def version_str(value: object, where: str, p: Problems) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        p.structure(
-            where, f"{where}: version must be a number or a string, not {a_type(value)}"
-        )
+        p.structure(where, f"{where}: version must be a number or a string, not {a_type(value)}")
         return None
     return str(value)
 

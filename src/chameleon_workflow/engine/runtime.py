@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row
 from ..domain.enums import RoleType, UowStatus
 from ..domain.errors import InvalidState, LeaseLost, NotAssigned, UnknownActor, UnknownUow
 from ..domain.guardians import evaluate_gate
-from ..store import actors, memory, uows
+from ..store import actors, claims, memory, uows
 from ..store.database import Database
 from .clock import Clock, utcnow
 from .records import log_row, metadata
@@ -71,11 +71,54 @@ class Runtime:
             raise InvalidState("ALPHA roles never check out work", role_id=str(role_id))
         now = self.clock()
         with self.db.begin() as conn:
+            if self.db.is_postgres and not topo.has_gates(role_id):
+                return self._claim_in_one_statement(conn, topo, actor_id, role_id, role_type, now)
             self._check_assignment(conn, actor_id, role_id)
             row = self._find_work(conn, topo, role_id, role_type, now)
             if row is None:
                 return None
-            return self._lease(conn, topo, row, actor_id, role_id, role_type, now)
+            lease_id = uuid.uuid4()
+            uows.take_lease(
+                conn, row.id, lease_id=lease_id, actor_id=actor_id, role_id=role_id, now=now
+            )
+            uows.log(
+                conn,
+                [
+                    log_row(
+                        row, "checkout", now, actor_id=actor_id, role_id=role_id,
+                        to_interaction_id=row.current_interaction_id,
+                        to_status=UowStatus.ACTIVE.value, details={"lease_id": str(lease_id)},
+                    )
+                ],
+            )  # fmt: skip
+            attributes = self._attrs(conn, row.id)
+            return self._checkout(conn, topo, row, attributes, lease_id, actor_id, role_id, now)
+
+    def _claim_in_one_statement(
+        self,
+        conn: Connection,
+        topo: Topology,
+        actor_id: uuid.UUID,
+        role_id: uuid.UUID,
+        role_type: RoleType,
+        now: datetime,
+    ) -> Checkout | None:
+        lease_id = uuid.uuid4()
+        claimed = claims.claim_pg(
+            conn,
+            actor_id=actor_id,
+            role_id=role_id,
+            interaction_ids=topo.inbound_interaction_ids(role_id),
+            statuses=STATUSES_FOR[role_type],
+            cerberus=role_type is RoleType.OMEGA,
+            lease_id=lease_id,
+            now=now,
+        )
+        if claimed is None:
+            self._check_assignment(conn, actor_id, role_id)
+            return None
+        row, attributes = claimed
+        return self._checkout(conn, topo, row, attributes, lease_id, actor_id, role_id, now)
 
     def _check_assignment(self, conn: Connection, actor_id: uuid.UUID, role_id: uuid.UUID) -> None:
         if actors.is_assigned(conn, actor_id, role_id):
@@ -128,43 +171,33 @@ class Runtime:
         if row.current_interaction_id == topo.ate_id:
             # Already in Ate: moving it there again would loop; leave it for another gate.
             return
-        uows.move(conn, row.id, status=UowStatus.FAILED, interaction_id=topo.ate_id, now=now, failure=failure)
-        uows.log(
-            conn,
-            [
-                log_row(
-                    row, "gate_rejected", now, role_id=role_id, to_interaction_id=topo.ate_id,
-                    to_status=UowStatus.FAILED.value, details=failure,
-                )
-            ],
+        logs = [
+            log_row(
+                row, "gate_rejected", now, role_id=role_id, to_interaction_id=topo.ate_id,
+                to_status=UowStatus.FAILED.value, details=failure,
+            )
+        ]  # fmt: skip
+        uows.move(
+            conn, row.id, status=UowStatus.FAILED, interaction_id=topo.ate_id, now=now,
+            failure=failure, logs=logs,
         )  # fmt: skip
         if row.parent_id is not None:
             uows.refresh_finished_children(conn, [row.parent_id])
 
-    def _lease(
+    def _checkout(
         self,
         conn: Connection,
         topo: Topology,
         row: Row[Any],
+        attributes: dict[str, Any],
+        lease_id: uuid.UUID,
         actor_id: uuid.UUID,
         role_id: uuid.UUID,
-        role_type: RoleType,
         now: datetime,
     ) -> Checkout:
-        lease_id = uuid.uuid4()
-        uows.take_lease(conn, row.id, lease_id=lease_id, actor_id=actor_id, role_id=role_id, now=now)
-        attributes = {k: v for k, (_, v) in uows.latest_attributes(conn, row.id).items()}
+        """Inject memory and build the response for a UOW just leased (``row`` is pre-lease)."""
+        role_type = topo.role_type(role_id)
         context, injected = self._inject_memory(conn, row.id, actor_id, role_id, now)
-        uows.log(
-            conn,
-            [
-                log_row(
-                    row, "checkout", now, actor_id=actor_id, role_id=role_id,
-                    to_interaction_id=row.current_interaction_id, to_status=UowStatus.ACTIVE.value,
-                    details={"lease_id": str(lease_id)},
-                )
-            ],
-        )  # fmt: skip
         children = []
         if role_type is RoleType.OMEGA and row.child_count:
             children = [
@@ -215,9 +248,9 @@ class Runtime:
 
     def _held(
         self, conn: Connection, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None
-    ) -> Row[Any]:
-        """The UOW, locked, if ``actor_id`` holds its lease (and ``lease_id`` matches)."""
-        row = uows.get(conn, uow_id, for_update=True)
+    ) -> tuple[Row[Any], dict[str, tuple[int, Any]]]:
+        """The UOW, locked, and its attributes, if ``actor_id`` holds its lease."""
+        row, latest = claims.lock_with_attributes(conn, uow_id)
         if row is None:
             raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
         if row.status != UowStatus.ACTIVE.value:
@@ -231,7 +264,7 @@ class Runtime:
                 f"actor {actor_id} does not hold the current lease on UOW {uow_id}",
                 uow_id=str(uow_id),
             )
-        return row
+        return row, latest
 
     def heartbeat(
         self, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None = None
@@ -255,10 +288,10 @@ class Runtime:
     ) -> SubmitOutcome:
         now = self.clock()
         with self.db.begin() as conn:
-            row = self._held(conn, uow_id, actor_id, lease_id)
+            row, latest = self._held(conn, uow_id, actor_id, lease_id)
             topo = self.topologies.of_instance(row.instance_id)
             return apply_submit(
-                conn, topo, row, actor_id, dict(result_attributes), reasoning, children, now
+                conn, topo, row, latest, actor_id, dict(result_attributes), reasoning, children, now
             )
 
     def fail(
@@ -273,7 +306,7 @@ class Runtime:
         """Send the UOW to Ate; EPSILON or TAU giving up ends it ABANDONED."""
         now = self.clock()
         with self.db.begin() as conn:
-            row = self._held(conn, uow_id, actor_id, lease_id)
+            row, _ = self._held(conn, uow_id, actor_id, lease_id)
             topo = self.topologies.of_instance(row.instance_id)
             role_id = row.current_role_id
             role_type = topo.role_type(role_id)
@@ -288,16 +321,16 @@ class Runtime:
             gives_up = role_type in (RoleType.EPSILON, RoleType.TAU)
             status = UowStatus.ABANDONED if gives_up else UowStatus.FAILED
             target = row.current_interaction_id if gives_up else topo.ate_id
-            uows.move(conn, uow_id, status=status, interaction_id=target, now=now, failure=failure)
-            uows.log(
-                conn,
-                [
-                    log_row(
-                        row, "abandon" if gives_up else "failure", now, actor_id=actor_id,
-                        role_id=role_id, to_interaction_id=target, to_status=status.value,
-                        details=failure,
-                    )
-                ],
+            logs = [
+                log_row(
+                    row, "abandon" if gives_up else "failure", now, actor_id=actor_id,
+                    role_id=role_id, to_interaction_id=target, to_status=status.value,
+                    details=failure,
+                )
+            ]  # fmt: skip
+            uows.move(
+                conn, uow_id, status=status, interaction_id=target, now=now, failure=failure,
+                logs=logs,
             )  # fmt: skip
             purged = 0
             if gives_up and row.parent_id is None:

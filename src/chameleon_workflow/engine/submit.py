@@ -45,6 +45,7 @@ def apply_submit(
     conn: Connection,
     topo: Topology,
     row: Row[Any],
+    latest: dict[str, tuple[int, Any]],
     actor_id: uuid.UUID,
     result: dict[str, Any],
     reasoning: str | None,
@@ -59,7 +60,6 @@ def apply_submit(
     child_attrs = _check_children(children, role_type, row)
     learned_id = _learn(ctx, learned) if learned is not None else None
 
-    latest = uows.latest_attributes(conn, row.id)
     versions = attribute_rows(
         row.id, changes, latest, actor_id=actor_id, reasoning=reasoning, now=now
     )
@@ -155,10 +155,9 @@ def _route(ctx: _Ctx, merged: dict[str, Any]) -> _Result:
     role_name = ctx.topo.role(ctx.role_id).name
     decision = choose_route(ctx.topo.defn, role_name, merged, metadata(ctx.row), ctx.now)
     status, target, failure = _destination(ctx, decision)
-    uows.move(ctx.conn, ctx.row.id, status=status, interaction_id=target, now=ctx.now, failure=failure)
-    uows.log(
-        ctx.conn,
-        [
+    uows.move(
+        ctx.conn, ctx.row.id, status=status, interaction_id=target, now=ctx.now, failure=failure,
+        logs=[
             _submit_log(ctx),
             log_row(
                 ctx.row, "route" if failure is None else "routing_error", ctx.now,

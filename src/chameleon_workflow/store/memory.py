@@ -7,7 +7,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, literal, or_, select, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ..domain.enums import MemoryScope
@@ -22,33 +35,45 @@ ME = MemoryEvent.__table__
 TOUCH_GRANULARITY = timedelta(minutes=1)
 
 
-def _visible_to(role_id: uuid.UUID, actor_id: uuid.UUID) -> Any:
-    return and_(
-        M.c.role_id == role_id,
-        M.c.is_toxic.is_(False),
-        or_(
-            M.c.scope == MemoryScope.GLOBAL.value,
-            and_(M.c.scope == MemoryScope.ACTOR.value, M.c.actor_id == actor_id),
-        ),
+# Built once: these run on every checkout.
+_VISIBLE = and_(
+    M.c.role_id == bindparam("p_role"),
+    M.c.is_toxic.is_(False),
+    or_(
+        M.c.scope == MemoryScope.GLOBAL.value,
+        and_(M.c.scope == MemoryScope.ACTOR.value, M.c.actor_id == bindparam("p_actor")),
+    ),
+)
+_FOR_INJECTION = (
+    select(M.c.id, M.c.scope, M.c.key, M.c.value, M.c.version)
+    .where(_VISIBLE)
+    .order_by(M.c.scope.desc(), M.c.key)  # 'GLOBAL' > 'ACTOR': globals first
+)
+_TOUCH = (
+    update(M)
+    .where(
+        _VISIBLE,
+        or_(M.c.last_accessed_at.is_(None), M.c.last_accessed_at < bindparam("touch_before")),
     )
+    .values(last_accessed_at=bindparam("p_now"))
+)
 
 
 def for_injection(conn: Connection, role_id: uuid.UUID, actor_id: uuid.UUID) -> list[Row[Any]]:
     """Non-toxic global and personal memories of the role, globals first."""
-    return list(
-        conn.execute(
-            select(M.c.id, M.c.scope, M.c.key, M.c.value, M.c.version)
-            .where(_visible_to(role_id, actor_id))
-            .order_by(M.c.scope.desc(), M.c.key)  # 'GLOBAL' > 'ACTOR': globals first
-        )
-    )
+    return list(conn.execute(_FOR_INJECTION, {"p_role": role_id, "p_actor": actor_id}))
 
 
 def touch(conn: Connection, role_id: uuid.UUID, actor_id: uuid.UUID, now: datetime) -> None:
     """Mark the memories just injected as accessed (one statement)."""
-    stale = or_(M.c.last_accessed_at.is_(None), M.c.last_accessed_at < now - TOUCH_GRANULARITY)
     conn.execute(
-        update(M).where(_visible_to(role_id, actor_id), stale).values(last_accessed_at=now)
+        _TOUCH,
+        {
+            "p_role": role_id,
+            "p_actor": actor_id,
+            "p_now": now,
+            "touch_before": now - TOUCH_GRANULARITY,
+        },
     )
 
 

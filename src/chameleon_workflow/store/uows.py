@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from ..domain.enums import UowStatus
@@ -163,21 +176,64 @@ def move(
     interaction_id: uuid.UUID | None,
     now: datetime,
     failure: Mapping[str, Any] | None = None,
-    keep_failure: bool = False,
+    logs: Sequence[Mapping[str, Any]] = (),
     **extra: Any,
 ) -> None:
-    """Put a UOW in a new interaction and status; the lease is always released."""
+    """Put a UOW in a new interaction and status, releasing the lease, and log the move.
+
+    On PostgreSQL the update and the log rows go in one statement.
+    """
     values: dict[str, Any] = {
         **_CLEAR_LEASE,
         "status": status.value,
         "current_interaction_id": interaction_id,
         "entered_at": now,
         "updated_at": now,
+        "failure": dict(failure) if failure is not None else None,
         **extra,
     }
-    if not keep_failure:
-        values["failure"] = dict(failure) if failure is not None else None
+    if logs and not extra and conn.dialect.name == "postgresql":
+        conn.execute(_MOVE_AND_LOG_PG, _move_params(uow_id, values, logs))
+        return
     conn.execute(update(U).where(U.c.id == uow_id).values(**values))
+    log(conn, logs)
+
+
+# One fixed statement (so it is parsed and planned once per connection): the update and
+# the log rows, which travel as a JSON array.
+_MOVE_AND_LOG_PG = text("""
+WITH moved AS (
+  UPDATE uows SET status = :status, current_interaction_id = :interaction_id,
+    entered_at = :now, updated_at = :now, failure = CAST(:failure AS jsonb),
+    lease_id = NULL, lease_holder_id = NULL, leased_at = NULL, last_heartbeat = NULL
+  WHERE id = :id
+)
+INSERT INTO interaction_log (uow_id, instance_id, actor_id, role_id, event,
+  from_interaction_id, to_interaction_id, from_status, to_status, at, details)
+SELECT * FROM jsonb_to_recordset(CAST(:logs AS jsonb)) AS r(uow_id uuid, instance_id uuid,
+  actor_id uuid, role_id uuid, event text, from_interaction_id uuid, to_interaction_id uuid,
+  from_status text, to_status text, at timestamptz, details jsonb)
+""")
+
+
+def _move_params(
+    uow_id: uuid.UUID, values: Mapping[str, Any], logs: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    def plain(v: Any) -> Any:
+        if isinstance(v, uuid.UUID):
+            return str(v)
+        if isinstance(v, datetime):
+            return v.isoformat()
+        return v
+
+    return {
+        "id": uow_id,
+        "status": values["status"],
+        "interaction_id": values["current_interaction_id"],
+        "now": values["updated_at"],
+        "failure": json.dumps(values["failure"]) if values["failure"] is not None else None,
+        "logs": json.dumps([{k: plain(v) for k, v in row.items()} for row in logs]),
+    }
 
 
 def finalize_set(

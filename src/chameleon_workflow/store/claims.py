@@ -1,0 +1,125 @@
+"""Leasing work and reading a held UOW in as few round trips as each database allows.
+
+On PostgreSQL a checkout is one statement: pick the oldest eligible row with
+``FOR UPDATE SKIP LOCKED``, lease it, write its log row and return its attributes.
+SQLite runs the same steps as separate statements inside one ``BEGIN IMMEDIATE``
+transaction, which no other writer can interleave with.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, text
+
+from ..domain.enums import UowStatus
+from . import uows
+
+_CERBERUS = """
+  AND u.parent_id IS NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM uows k WHERE k.parent_id = u.id
+      AND k.status NOT IN ('COMPLETED', 'ABANDONED')
+      AND (k.status <> 'PENDING' OR k.current_interaction_id <> u.current_interaction_id))"""
+_NOT_PARKED = "\n  AND (u.child_count = 0 OR u.status <> 'PENDING')"
+
+_CLAIM_PG = """
+WITH c AS (
+  SELECT u.id, u.status AS prev_status FROM uows u
+  WHERE u.current_interaction_id IN :ix AND u.status IN :st{filter}
+    AND EXISTS (SELECT 1 FROM role_assignments ra WHERE ra.actor_id = :actor AND ra.role_id = :role)
+  ORDER BY u.entered_at, u.id
+  LIMIT 1
+  FOR UPDATE OF u SKIP LOCKED
+), l AS (
+  UPDATE uows SET status = 'ACTIVE', lease_id = :lease, lease_holder_id = :actor,
+    current_role_id = :role, leased_at = :now, last_heartbeat = :now, updated_at = :now
+  FROM c WHERE uows.id = c.id
+  RETURNING uows.id, uows.instance_id, uows.parent_id, uows.current_interaction_id,
+    uows.child_count, uows.finished_child_count, uows.failure, c.prev_status AS status
+), g AS (
+  INSERT INTO interaction_log (uow_id, instance_id, actor_id, role_id, event,
+    from_interaction_id, to_interaction_id, from_status, to_status, at, details)
+  SELECT id, instance_id, :actor, :role, 'checkout', current_interaction_id,
+    current_interaction_id, status, 'ACTIVE', :now, CAST(:details AS jsonb) FROM l
+)
+SELECT l.*, (
+  SELECT jsonb_object_agg(a.key, a.value) FROM (
+    SELECT DISTINCT ON (key) key, value FROM uow_attributes
+    WHERE uow_id = l.id ORDER BY key, version DESC) a
+) AS attributes
+FROM l
+"""
+
+
+def _claim_statement(cerberus: bool) -> Any:
+    sql = _CLAIM_PG.format(filter=_CERBERUS if cerberus else _NOT_PARKED)
+    return text(sql).bindparams(bindparam("ix", expanding=True), bindparam("st", expanding=True))
+
+
+_CLAIM = {flag: _claim_statement(flag) for flag in (False, True)}
+
+
+def claim_pg(
+    conn: Connection,
+    *,
+    actor_id: uuid.UUID,
+    role_id: uuid.UUID,
+    interaction_ids: Sequence[uuid.UUID],
+    statuses: Sequence[str],
+    cerberus: bool,
+    lease_id: uuid.UUID,
+    now: datetime,
+) -> tuple[Row[Any], dict[str, Any]] | None:
+    """Lease the oldest eligible UOW to an assigned actor in one statement (PostgreSQL).
+
+    Returns the UOW as it was before the lease (its status is the previous one) and its
+    latest attributes, or None when there is no work or the actor is not assigned.
+    """
+    row = conn.execute(
+        _CLAIM[cerberus],
+        {
+            "ix": list(interaction_ids),
+            "st": list(statuses),
+            "actor": actor_id,
+            "role": role_id,
+            "lease": lease_id,
+            "now": now,
+            "details": json.dumps({"lease_id": str(lease_id)}),
+        },
+    ).first()
+    if row is None:
+        return None
+    return row, dict(row.attributes or {})
+
+
+_HELD_PG = text("""
+SELECT u.*, (
+  SELECT jsonb_object_agg(a.key, jsonb_build_array(a.version, a.value)) FROM (
+    SELECT DISTINCT ON (key) key, version, value FROM uow_attributes
+    WHERE uow_id = u.id ORDER BY key, version DESC) a
+) AS latest
+FROM uows u WHERE u.id = :id
+FOR UPDATE OF u
+""")
+
+
+def lock_with_attributes(
+    conn: Connection, uow_id: uuid.UUID
+) -> tuple[Row[Any] | None, dict[str, tuple[int, Any]]]:
+    """The UOW row, locked for this transaction, and its latest attribute versions."""
+    if conn.dialect.name != "postgresql":
+        row = uows.get(conn, uow_id, for_update=True)
+        return row, (uows.latest_attributes(conn, uow_id) if row is not None else {})
+    row = conn.execute(_HELD_PG, {"id": uow_id}).first()
+    if row is None:
+        return None, {}
+    latest = {k: (int(v[0]), v[1]) for k, v in (row.latest or {}).items()}
+    return row, latest
+
+
+ACTIVE = UowStatus.ACTIVE.value
