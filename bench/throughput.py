@@ -69,7 +69,8 @@ def drive(make_pair: Callable[[], Pair], roles: dict[str, uuid.UUID], actors: li
     lock = threading.Lock()
     latencies: list[float] = []
 
-    def worker(actor: uuid.UUID, offset: int) -> None:
+    def worker(actor: uuid.UUID) -> None:
+        # Deepest step first, so work flows through instead of piling up at the start.
         nonlocal done
         pair = make_pair()
         mine: list[float] = []
@@ -79,22 +80,25 @@ def drive(make_pair: Callable[[], Pair], roles: dict[str, uuid.UUID], actors: li
                 if done >= total:
                     break
             worked = False
-            for i in range(len(STEPS)):
-                role = roles[STEPS[(i + offset) % len(STEPS)]]
+            for step in reversed(STEPS):
                 t0 = time.perf_counter()
-                if pair(actor, role):
+                if pair(actor, roles[step]):
                     mine.append(time.perf_counter() - t0)
                     worked = True
                     with lock:
                         done += 1
                     break
-            idle = 0 if worked else idle + 1
-            if idle > 200:
+            if worked:
+                idle = 0
+                continue
+            idle += 1
+            if idle > 500:
                 break
+            time.sleep(0.002)
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker, args=(a, i)) for i, a in enumerate(actors)]
+    threads = [threading.Thread(target=worker, args=(a,)) for a in actors]
     start = time.perf_counter()
     for t in threads:
         t.start()

@@ -12,7 +12,7 @@ from .enums import Direction, RoleType
 
 # Line-break-like and control characters that PyYAML may emit unescaped in plain or
 # single-quoted scalars, where a reader would fold them into spaces.
-_NEEDS_ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_NEEDS_ESCAPES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 
 
 class _Dumper(yaml.SafeDumper):

@@ -22,6 +22,7 @@ from .parsing_fields import (
     check_keys,
     config_of,
     enum_value,
+    free_form,
     mapping_list,
     name_of,
     optional_str,
@@ -80,12 +81,16 @@ GUARDIAN_KEYS = (
 
 def parse_workflow_yaml(text: str) -> WorkflowDefinition:
     """Parse a YAML document (safe loader only); raises DefinitionInvalid listing all problems."""
+    problems = Problems()
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        problems = Problems()
         problems.structure("document", f"the document is not valid YAML: {exc}")
         raise DefinitionInvalid(problems.violations) from exc
+    except RecursionError:
+        # PyYAML composes nested collections recursively; absurd nesting must not be a crash.
+        problems.structure("document", "the document is nested too deeply")
+        raise DefinitionInvalid(problems.violations) from None
     return parse_workflow_mapping(data)
 
 
@@ -138,8 +143,8 @@ def _workflow_settings(head: Mapping[Any, Any], p: Problems) -> dict[str, Any]:
     return {
         "description": optional_str(head, "description", "workflow", p),
         "version": version_str(head.get("version"), "workflow", p),
-        "ai_context": head.get("ai_context"),
-        "schema_json": head.get("schema_json"),
+        "ai_context": free_form(head.get("ai_context"), "ai_context", "workflow", p),
+        "schema_json": free_form(head.get("schema_json"), "schema_json", "workflow", p),
         "zombie_timeout_seconds": positive_int(head, "zombie_timeout_seconds", "workflow", p),
         "zombie_policy": _zombie_policy(head, "workflow", p),
         "max_reclaims": positive_int(head, "max_reclaims", "workflow", p),
@@ -189,7 +194,7 @@ def _role(label: str, data: Mapping[Any, Any], p: Problems) -> RoleDef | None:
         type=role_type or RoleType.BETA,
         strategy=strategy,
         description=optional_str(data, "description", where, p),
-        ai_context=data.get("ai_context"),
+        ai_context=free_form(data.get("ai_context"), "ai_context", where, p),
         zombie_timeout_seconds=positive_int(data, "zombie_timeout_seconds", where, p),
         zombie_policy=_zombie_policy(data, where, p),
         max_reclaims=positive_int(data, "max_reclaims", where, p),
@@ -204,7 +209,7 @@ def _interaction(label: str, data: Mapping[Any, Any], p: Problems) -> Interactio
     interaction = InteractionDef(
         name=name or "",
         description=optional_str(data, "description", where, p),
-        ai_context=data.get("ai_context"),
+        ai_context=free_form(data.get("ai_context"), "ai_context", where, p),
         stale_token_limit_seconds=positive_int(data, "stale_token_limit_seconds", where, p),
     )
     return interaction if name else None
@@ -286,6 +291,7 @@ def _component(raw: _RawComponent, p: Problems) -> ComponentDef | None:
         for index, (label, g) in enumerate(raw.guardians, start=1)
     )
     description = optional_str(data, "description", where, p)
+    ai_context = free_form(data.get("ai_context"), "ai_context", where, p)
     if raw.name is None or role is None or interaction is None or direction is None:
         return None
     return ComponentDef(
@@ -295,7 +301,7 @@ def _component(raw: _RawComponent, p: Problems) -> ComponentDef | None:
         direction=direction,
         guardians=tuple(g for g in guardians if g is not None),
         description=description,
-        ai_context=data.get("ai_context"),
+        ai_context=ai_context,
     )
 
 
@@ -312,6 +318,7 @@ def _guardian(
     guardian_type = enum_value(data.get("type"), GuardianType, "type", where, p)
     config = config_of(data.get("config"), where, p)
     description = optional_str(data, "description", where, p)
+    ai_context = free_form(data.get("ai_context"), "ai_context", where, p)
     if guardian_type is None:
         return None
     return GuardianDef(
@@ -319,5 +326,5 @@ def _guardian(
         type=guardian_type,
         config=config,
         description=description,
-        ai_context=data.get("ai_context"),
+        ai_context=ai_context,
     )

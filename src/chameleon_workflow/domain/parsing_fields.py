@@ -6,11 +6,15 @@ records a :class:`Violation` in the shared :class:`Problems`, so one pass report
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping
+from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from .errors import Violation
+from .guardian_config import route_key
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -20,6 +24,8 @@ VOCABULARY_RULE = "R6"
 VOCABULARY = "Known vocabulary"
 REFERENCE_RULE = "R15"
 REFERENCES = "Referential integrity"
+# Names are identifiers people read and type; databases refuse NUL outright.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Problems:
@@ -90,6 +96,9 @@ def name_of(
     if not value.strip():
         p.structure(where, f"{where} has a blank name")
         return None
+    if _CONTROL.search(value):
+        p.structure(where, f"{where} has a name with control characters: {value!r}")
+        return None
     return value
 
 
@@ -98,7 +107,7 @@ def reference(value: object, what: str, where: str, p: Problems) -> str | None:
     if value is None:
         p.structure(where, f"{where} names no {what}")
         return None
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or _CONTROL.search(value):
         p.structure(where, f"{where} must name its {what} with a non-blank string")
         return None
     return value
@@ -106,9 +115,10 @@ def reference(value: object, what: str, where: str, p: Problems) -> str | None:
 
 def optional_str(data: Mapping[Any, Any], key: str, where: str, p: Problems) -> str | None:
     value = data.get(key)
-    if value is None or isinstance(value, str):
+    if value is None or (isinstance(value, str) and "\x00" not in value):
         return value
-    p.structure(where, f"{where}: {key} must be a string, not {a_type(value)}")
+    what = "a NUL character" if isinstance(value, str) else a_type(value)
+    p.structure(where, f"{where}: {key} must be a string without NUL, not {what}")
     return None
 
 
@@ -166,13 +176,70 @@ def mapping_list(value: object, section: str, p: Problems) -> list[tuple[str, Ma
 
 
 def config_of(value: object, where: str, p: Problems) -> dict[str, Any]:
-    """A guardian's free-form settings: a mapping with string keys (absent means empty)."""
+    """A guardian's free-form settings: a JSON-compatible mapping (absent means empty)."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         p.structure(where, f"{where}: config must be a mapping, not {a_type(value)}")
         return {}
-    bad = [k for k in value if not isinstance(k, str)]
-    if bad:
-        p.structure(where, f"{where}: config keys must be strings, not {bad[0]!r}")
-    return {str(k): v for k, v in value.items()}
+    config = free_form(value, "config", where, p)
+    return config if isinstance(config, dict) else {}
+
+
+def free_form(value: object, key: str, where: str, p: Problems) -> Any:
+    """A free-form value (ai_context, schema_json, config) as JSON-compatible data.
+
+    Dates become ISO-8601 text and scalar keys become text, as a JSON store would keep
+    them; cycles (YAML anchors), deep nesting and other types (binary, sets) are problems.
+    """
+    try:
+        return _jsonable(value, 0, frozenset())
+    except _NotJson as exc:
+        p.structure(where, f"{where}: {key} {exc}")
+        return None
+
+
+MAX_FREE_FORM_DEPTH = 100
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _jsonable(value: object, depth: int, path: frozenset[int]) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise _NotJson(f"holds text with a NUL character: {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _NotJson(f"holds {value!r}, which JSON cannot represent")
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
+    if not isinstance(value, Mapping | list):
+        raise _NotJson(f"holds {a_type(value)}, which JSON cannot represent")
+    if id(value) in path:
+        raise _NotJson("refers to itself (a cycle of YAML anchors)")
+    if depth >= MAX_FREE_FORM_DEPTH:
+        raise _NotJson(f"is nested more than {MAX_FREE_FORM_DEPTH} levels deep")
+    inner = path | {id(value)}
+    if isinstance(value, list):
+        return [_jsonable(item, depth + 1, inner) for item in value]
+    result: dict[str, Any] = {}
+    for raw_key, item in value.items():
+        text = _key_text(raw_key)
+        if text in result:
+            raise _NotJson(f"has two keys that both read {text!r}")
+        result[text] = _jsonable(item, depth + 1, inner)
+    return result
+
+
+def _key_text(key: object) -> str:
+    if isinstance(key, str):
+        if "\x00" in key:
+            raise _NotJson(f"has a key with a NUL character: {key!r}")
+        return key
+    if isinstance(key, date):
+        return key.isoformat()
+    if key is None or isinstance(key, bool | int | float):
+        return route_key(key)
+    raise _NotJson(f"has {a_type(key)} as a key; keys must be text")

@@ -49,7 +49,8 @@ def _create_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine, in_memory=parsed.database in (None, "", ":memory:"))
         return engine
-    kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it would cost a round trip per transaction; pool_recycle bounds staleness.
+    kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
     return create_engine(url, **kwargs)
 
 

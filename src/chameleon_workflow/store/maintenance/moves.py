@@ -8,6 +8,7 @@ transaction's ``BEGIN IMMEDIATE`` write lock.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     select,
     update,
@@ -101,38 +103,34 @@ def _move_batch_pg(conn: Connection, b: BatchMove) -> Moved:
 
 
 def _move_batch_returning(conn: Connection, b: BatchMove) -> Moved:
-    # SQLite's RETURNING sees only the new row, so the old interaction travels in the
-    # failure record the statement writes (``from_interaction_id``).
-    picked = select(U.c.id).where(b.condition).limit(b.limit)
+    # SQLite: the write lock taken by BEGIN IMMEDIATE is held from the UPDATE to the log
+    # INSERT, and the INSERT reads exactly the rows the UPDATE returned (by rowid).
+    # RETURNING sees only the new row, so the old interaction travels in the failure
+    # record the statement writes (``from_interaction_id``).
+    rowid = literal_column("uows.rowid")
+    picked = select(rowid).where(b.condition).limit(b.limit)
     rows = conn.execute(
         update(U)
-        .where(U.c.id.in_(picked), b.condition)
+        .where(rowid.in_(picked), b.condition)
         .values(dict(b.values))
-        .returning(
-            U.c.id, U.c.instance_id, U.c.parent_id, U.c.current_role_id, U.c.status,
-            U.c.current_interaction_id, U.c.failure,
-        )  # fmt: skip
+        .returning(rowid, U.c.parent_id)
     ).all()
     if rows:
-        conn.execute(insert(L), [_log_row(r, b) for r in rows])
+        ids = literal(json.dumps([r[0] for r in rows]), String())
+        moved = select(func.json_each(ids).table_valued("value").alias("moved").c.value)
+        origin = func.replace(func.json_extract(U.c.failure, "$.from_interaction_id"), "-", "")
+        conn.execute(
+            insert(L).from_select(
+                LOG_COLUMNS,
+                select(
+                    U.c.id, U.c.instance_id, null(), U.c.current_role_id,
+                    literal(b.event, String()), origin, U.c.current_interaction_id,
+                    literal(b.from_status.value, String()), U.c.status,
+                    literal(b.now, L.c.at.type), U.c.failure,
+                ).where(rowid.in_(moved)),
+            ),  # fmt: skip
+        )
     return Moved(len(rows), sorted({r.parent_id for r in rows if r.parent_id is not None}))
-
-
-def _log_row(r: Any, b: BatchMove) -> dict[str, Any]:
-    origin = r.failure.get("from_interaction_id")
-    return {
-        "uow_id": r.id,
-        "instance_id": r.instance_id,
-        "actor_id": None,
-        "role_id": r.current_role_id,
-        "event": b.event,
-        "from_interaction_id": uuid.UUID(origin) if origin else None,
-        "to_interaction_id": r.current_interaction_id,
-        "from_status": b.from_status.value,
-        "to_status": r.status,
-        "at": b.now,
-        "details": r.failure,
-    }
 
 
 # --- portable SQL pieces ------------------------------------------------------------------
