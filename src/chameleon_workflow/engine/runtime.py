@@ -289,7 +289,7 @@ class Runtime:
         now = self.clock()
         with self.db.begin() as conn:
             row, latest = self._held(conn, uow_id, actor_id, lease_id)
-            topo = self.topologies.of_instance(row.instance_id)
+            topo = self.topologies.of_instance(row.instance_id, conn)
             return apply_submit(
                 conn, topo, row, latest, actor_id, dict(result_attributes), reasoning, children, now
             )
@@ -307,7 +307,7 @@ class Runtime:
         now = self.clock()
         with self.db.begin() as conn:
             row, _ = self._held(conn, uow_id, actor_id, lease_id)
-            topo = self.topologies.of_instance(row.instance_id)
+            topo = self.topologies.of_instance(row.instance_id, conn)
             role_id = row.current_role_id
             role_type = topo.role_type(role_id)
             failure = {

@@ -6,6 +6,8 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
+
 from ..domain.definition import ComponentDef, GuardianDef, WorkflowDefinition
 from ..domain.enums import Direction, GuardianType, RoleType
 from ..domain.errors import UnknownInstance, UnknownRole
@@ -107,21 +109,32 @@ class TopologyCache:
         self._instance_of_role: dict[uuid.UUID, uuid.UUID] = {}
         self._lock = threading.Lock()
 
-    def of_instance(self, instance_id: uuid.UUID) -> Topology:
+    def of_instance(self, instance_id: uuid.UUID, conn: Connection | None = None) -> Topology:
+        """The instance's topology; pass the open ``conn`` when inside a transaction.
+
+        (On SQLite a second connection would wait for the first one's write lock.)
+        """
         topo = self._by_instance.get(instance_id)
         if topo is not None:
             return topo
-        with self.db.connect() as conn:
-            instance = store.get_instance(conn, instance_id)
-            if instance is None:
-                raise UnknownInstance(f"instance {instance_id} does not exist", id=str(instance_id))
-            topo = Topology.build(
-                instance, store.roles_of(conn, instance_id), store.interactions_of(conn, instance_id)
-            )
+        if conn is not None:
+            topo = self._load(conn, instance_id)
+        else:
+            with self.db.connect() as own:
+                topo = self._load(own, instance_id)
         with self._lock:
             self._by_instance[instance_id] = topo
             self._instance_of_role.update({rid: instance_id for rid in topo.roles})
         return topo
+
+    @staticmethod
+    def _load(conn: Connection, instance_id: uuid.UUID) -> Topology:
+        instance = store.get_instance(conn, instance_id)
+        if instance is None:
+            raise UnknownInstance(f"instance {instance_id} does not exist", id=str(instance_id))
+        return Topology.build(
+            instance, store.roles_of(conn, instance_id), store.interactions_of(conn, instance_id)
+        )
 
     def of_role(self, role_id: uuid.UUID) -> Topology:
         instance_id = self._instance_of_role.get(role_id)

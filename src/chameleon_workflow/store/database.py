@@ -10,6 +10,9 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
+READ_ONLY = "chameleon_read_only"
+
+
 class Database:
     """Owns the SQLAlchemy engine; every write is one transaction from :meth:`begin`."""
 
@@ -33,8 +36,9 @@ class Database:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        """A connection for reads (each statement autocommits its own snapshot)."""
+        """A connection for reads; rolled back at the end, so it must not write."""
         with self.engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
             yield conn
 
     def dispose(self) -> None:
@@ -71,4 +75,6 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no lock up front: in WAL mode they never block the writer.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
