@@ -68,9 +68,11 @@ def test_checkout_injects_global_then_personal_without_toxic(flow: Flow, clock: 
 
     c = flow.take("Triage")
     assert c.context == {"tone": "casual", "limit": 100}
-    injected = {e["memory_id"] for e in c.injected}
-    assert str(toxic["id"]) not in injected
-    assert {str(g1["id"]), str(p1["id"])} <= injected
+    injected = {e["key"]: (e["memory_id"], e["scope"]) for e in c.injected}
+    # Only the entries whose value reached the context are listed: the personal "tone"
+    # replaced the global one.
+    assert injected["tone"] == (str(p1["id"]), "ACTOR")
+    assert set(injected) == {"tone", "limit"}
     assert flow.engine.memory.get(g1["id"])["last_accessed_at"] == clock.now
     assert flow.engine.memory.get(toxic["id"])["last_accessed_at"] == created_access
 

@@ -228,16 +228,26 @@ class Runtime:
         conn: Connection, uow_id: uuid.UUID, actor_id: uuid.UUID, role_id: uuid.UUID, now: datetime
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Global blueprint first, personal playbook overriding key by key; toxic excluded."""
+        if conn.dialect.name == "postgresql":
+            return claims.inject_memory_pg(
+                conn,
+                uow_id=uow_id,
+                actor_id=actor_id,
+                role_id=role_id,
+                now=now,
+                touch_before=now - memory.TOUCH_GRANULARITY,
+            )
         rows = memory.for_injection(conn, role_id, actor_id)
         if not rows:
             return {}, []
-        context: dict[str, Any] = {}
-        injected = []
-        for r in rows:
-            context[r.key] = r.value
-            injected.append(
-                {"memory_id": str(r.id), "version": r.version, "key": r.key, "scope": r.scope}
-            )
+        effective: dict[str, Any] = {}
+        for r in rows:  # globals come first, so a personal entry replaces its global twin
+            effective[r.key] = r
+        context = {key: r.value for key, r in sorted(effective.items())}
+        injected = [
+            {"memory_id": str(r.id), "version": r.version, "key": key, "scope": r.scope}
+            for key, r in sorted(effective.items())
+        ]
         memory.touch(conn, role_id, actor_id, now)
         memory.record_injection(
             conn, uow_id=uow_id, actor_id=actor_id, role_id=role_id, entries=injected, now=now

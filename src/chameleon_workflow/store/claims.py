@@ -123,3 +123,44 @@ def lock_with_attributes(
 
 
 ACTIVE = UowStatus.ACTIVE.value
+
+
+# Memory injection in one statement: the visible memories, personal overriding global key by
+# key, the access stamp (at most once a minute per memory) and the audit row.
+_INJECT_PG = text("""
+WITH v AS (
+  SELECT id, scope, key, value, version, last_accessed_at FROM memories
+  WHERE role_id = :role AND NOT is_toxic
+    AND (scope = 'GLOBAL' OR (scope = 'ACTOR' AND actor_id = :actor))
+), e AS (
+  SELECT DISTINCT ON (key) id, scope, key, value, version FROM v
+  ORDER BY key, (scope = 'ACTOR') DESC
+), entries AS (
+  SELECT jsonb_agg(jsonb_build_object('memory_id', id, 'version', version, 'key', key,
+    'scope', scope) ORDER BY key) AS list FROM e
+), t AS (
+  UPDATE memories m SET last_accessed_at = :now FROM v
+  WHERE m.id = v.id AND (v.last_accessed_at IS NULL OR v.last_accessed_at < :touch_before)
+), i AS (
+  INSERT INTO memory_injections (uow_id, actor_id, role_id, injected_at, entries)
+  SELECT :uow, :actor, :role, :now, list FROM entries WHERE list IS NOT NULL
+)
+SELECT (SELECT jsonb_object_agg(key, value) FROM e) AS context, (SELECT list FROM entries) AS injected
+""")
+
+
+def inject_memory_pg(
+    conn: Connection,
+    *,
+    uow_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    role_id: uuid.UUID,
+    now: datetime,
+    touch_before: datetime,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Merged memory context and the injected entries, recorded and stamped (PostgreSQL)."""
+    row = conn.execute(
+        _INJECT_PG,
+        {"uow": uow_id, "actor": actor_id, "role": role_id, "now": now, "touch_before": touch_before},
+    ).one()
+    return dict(row.context or {}), list(row.injected or [])
