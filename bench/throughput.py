@@ -25,6 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import make_engine, percentiles, scratch_database, setup_instance  # noqa: E402
 
 STEPS = ("Step1", "Step2", "Step3")
+SERVE = (
+    "import sys; from chameleon_workflow.api.server import run; "
+    "run('127.0.0.1', int(sys.argv[1]), int(sys.argv[2]), log_level='warning', access_log=False)"
+)
 
 Pair = Callable[[uuid.UUID, uuid.UUID], bool]
 
@@ -70,21 +74,23 @@ def drive(make_pair: Callable[[], Pair], roles: dict[str, uuid.UUID], actors: li
     latencies: list[float] = []
 
     def worker(actor: uuid.UUID) -> None:
-        # Deepest step first, so work flows through instead of piling up at the start.
+        # Stay with the step that last had work; otherwise look deepest step first, so work
+        # flows through instead of piling up at the start.
         nonlocal done
         pair = make_pair()
         mine: list[float] = []
         idle = 0
+        last = STEPS[-1]
         while True:
             with lock:
                 if done >= total:
                     break
             worked = False
-            for step in reversed(STEPS):
+            for step in [last, *(s for s in reversed(STEPS) if s != last)]:
                 t0 = time.perf_counter()
                 if pair(actor, roles[step]):
                     mine.append(time.perf_counter() - t0)
-                    worked = True
+                    worked, last = True, step
                     with lock:
                         done += 1
                     break
@@ -136,9 +142,7 @@ def main() -> None:
                 port = free_port()
                 env = dict(os.environ, CHAMELEON_DATABASE_URL=url, CHAMELEON_SCHEDULER_ENABLED="false")
                 server = subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "chameleon_workflow.api.app:create_app", "--factory",
-                     "--port", str(port), "--workers", str(args.server_workers), "--log-level", "warning",
-                     "--no-access-log"],
+                    [sys.executable, "-c", SERVE, str(port), str(args.server_workers)],
                     env=env,
                 )  # fmt: skip
                 base = f"http://127.0.0.1:{port}"

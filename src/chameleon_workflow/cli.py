@@ -67,19 +67,12 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Run the HTTP server (with the background services) on the configured database."""
-    import uvicorn
+    from .api.server import run
 
     settings = Settings()
     typer.echo(f"Chameleon on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     typer.echo(f"database: {settings.database_url}")
-    uvicorn.run(
-        "chameleon_workflow.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
+    run(host, port, workers, log_level="info")
 
 
 @db_app.command("upgrade")
@@ -177,3 +170,8 @@ def main() -> None:
         app()
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
+
+
+from .cli_ops import register as _register_ops  # noqa: E402
+
+_register_ops(app)
