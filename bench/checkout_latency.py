@@ -31,12 +31,33 @@ def seed_queue(engine, instance_id: uuid.UUID, interaction_id: uuid.UUID, n: int
         for i in range(first, min(n, first + batch)):
             uid = uuid.uuid4()
             at = start + timedelta(microseconds=i)
-            rows.append({"id": uid, "instance_id": instance_id, "parent_id": None, "status": "PENDING",
-                         "current_interaction_id": interaction_id, "current_role_id": None,
-                         "child_count": 0, "finished_child_count": 0, "created_at": at,
-                         "updated_at": at, "entered_at": at, "failure": None})  # fmt: skip
-            attrs.append({"uow_id": uid, "key": "n", "version": 1, "value": i, "actor_id": None,
-                          "reasoning": None, "created_at": at})  # fmt: skip
+            rows.append(
+                {
+                    "id": uid,
+                    "instance_id": instance_id,
+                    "parent_id": None,
+                    "status": "PENDING",
+                    "current_interaction_id": interaction_id,
+                    "current_role_id": None,
+                    "child_count": 0,
+                    "finished_child_count": 0,
+                    "created_at": at,
+                    "updated_at": at,
+                    "entered_at": at,
+                    "failure": None,
+                }
+            )
+            attrs.append(
+                {
+                    "uow_id": uid,
+                    "key": "n",
+                    "version": 1,
+                    "value": i,
+                    "actor_id": None,
+                    "reasoning": None,
+                    "created_at": at,
+                }
+            )
         with engine.db.begin() as conn:
             uows.insert_uows(conn, rows)
             uows.insert_attributes(conn, attrs)
@@ -45,12 +66,23 @@ def seed_queue(engine, instance_id: uuid.UUID, interaction_id: uuid.UUID, n: int
 def seed_memories(engine, instance_id: uuid.UUID, role_id: uuid.UUID, n: int) -> None:  # type: ignore[no-untyped-def]
     now = datetime.now(UTC)
     rows = [
-        {"id": uuid.uuid4(), "instance_id": instance_id, "role_id": role_id,
-         "scope": MemoryScope.GLOBAL.value, "actor_id": None, "key": f"rule_{i}",
-         "value": {"advice": f"do thing {i}"}, "version": 1, "confidence": 1.0, "is_toxic": False,
-         "created_at": now, "updated_at": now, "last_accessed_at": now}
+        {
+            "id": uuid.uuid4(),
+            "instance_id": instance_id,
+            "role_id": role_id,
+            "scope": MemoryScope.GLOBAL.value,
+            "actor_id": None,
+            "key": f"rule_{i}",
+            "value": {"advice": f"do thing {i}"},
+            "version": 1,
+            "confidence": 1.0,
+            "is_toxic": False,
+            "created_at": now,
+            "updated_at": now,
+            "last_accessed_at": now,
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
     with engine.db.begin() as conn:
         conn.execute(Memory.__table__.insert(), rows)
 
@@ -73,7 +105,8 @@ def main() -> None:
             with engine.db.engine.connect() as conn:
                 conn.exec_driver_sql("ANALYZE")
                 conn.commit()
-        print(f"seeded {args.queue} UOWs and {args.memories} memories in {time.perf_counter() - t0:.1f} s")
+        seeded = time.perf_counter() - t0
+        print(f"seeded {args.queue} UOWs and {args.memories} memories in {seeded:.1f} s")
         actor, role = actors[0], roles["Step1"]
         samples = []
         for i in range(args.samples + 20):

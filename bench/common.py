@@ -16,7 +16,9 @@ from chameleon_workflow.domain.enums import ActorType
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
 
-PG_ADMIN = os.environ.get("CHAMELEON_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN = os.environ.get(
+    "CHAMELEON_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 WORKFLOW = Path(__file__).with_name("three_step.yml")
 
 
@@ -45,7 +47,9 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     return engine
 
 
-def setup_instance(engine: Engine, workers: int) -> tuple[uuid.UUID, dict[str, uuid.UUID], list[uuid.UUID]]:
+def setup_instance(
+    engine: Engine, workers: int
+) -> tuple[uuid.UUID, dict[str, uuid.UUID], list[uuid.UUID]]:
     """Import the three-step workflow, instantiate it and create assigned actors."""
     template = engine.templates.import_yaml(WORKFLOW.read_text()).template
     g = engine.instances.instantiate(template.id, {"seed": True})
@@ -63,4 +67,6 @@ def percentiles(samples: list[float]) -> str:
     if not samples:
         return "no samples"
     qs = statistics.quantiles(samples, n=100, method="inclusive")
-    return f"p50 {qs[49] * 1000:.2f} ms, p99 {qs[98] * 1000:.2f} ms, max {max(samples) * 1000:.2f} ms"
+    return (
+        f"p50 {qs[49] * 1000:.2f} ms, p99 {qs[98] * 1000:.2f} ms, max {max(samples) * 1000:.2f} ms"
+    )

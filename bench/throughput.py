@@ -49,16 +49,22 @@ def http_pair(base: str) -> Callable[[], Pair]:
         client = httpx.Client(base_url=base, timeout=30)
 
         def pair(actor: uuid.UUID, role: uuid.UUID) -> bool:
-            r = client.post("/workflow/checkout", json={"actor_id": str(actor), "role_id": str(role)})
+            r = client.post(
+                "/workflow/checkout", json={"actor_id": str(actor), "role_id": str(role)}
+            )
             if r.status_code == 204:
                 return False
             r.raise_for_status()
             body = r.json()
             s = client.post(
                 "/workflow/submit",
-                json={"uow_id": body["uow_id"], "actor_id": str(actor),
-                      "lease_id": body["lease_id"], "result_attributes": {"seen": True}},
-            )  # fmt: skip
+                json={
+                    "uow_id": body["uow_id"],
+                    "actor_id": str(actor),
+                    "lease_id": body["lease_id"],
+                    "result_attributes": {"seen": True},
+                },
+            )
             s.raise_for_status()
             return True
 
@@ -67,7 +73,9 @@ def http_pair(base: str) -> Callable[[], Pair]:
     return factory
 
 
-def drive(make_pair: Callable[[], Pair], roles: dict[str, uuid.UUID], actors: list[uuid.UUID], total: int) -> tuple[float, list[float]]:
+def drive(
+    make_pair: Callable[[], Pair], roles: dict[str, uuid.UUID], actors: list[uuid.UUID], total: int
+) -> tuple[float, list[float]]:
     """Workers take work from any step until ``total`` pairs are done."""
     done = 0
     lock = threading.Lock()
@@ -140,11 +148,13 @@ def main() -> None:
                 factory: Callable[[], Pair] = lambda: inprocess_pair(engine)  # noqa: E731
             else:
                 port = free_port()
-                env = dict(os.environ, CHAMELEON_DATABASE_URL=url, CHAMELEON_SCHEDULER_ENABLED="false")
+                env = dict(
+                    os.environ, CHAMELEON_DATABASE_URL=url, CHAMELEON_SCHEDULER_ENABLED="false"
+                )
                 server = subprocess.Popen(
                     [sys.executable, "-c", SERVE, str(port), str(args.server_workers)],
                     env=env,
-                )  # fmt: skip
+                )
                 base = f"http://127.0.0.1:{port}"
                 for _ in range(100):
                     try:
@@ -161,7 +171,8 @@ def main() -> None:
         pairs = len(latencies)
         print(
             f"throughput db={args.db} mode={args.mode} workers={args.workers} uows={args.uows}: "
-            f"{pairs} pairs in {elapsed:.2f} s = {pairs / elapsed:.0f} pairs/s; pair latency {percentiles(latencies)}"
+            f"{pairs} pairs in {elapsed:.2f} s = {pairs / elapsed:.0f} pairs/s; "
+            f"pair latency {percentiles(latencies)}"
         )
         if pairs != total:
             print(f"WARNING: expected {total} pairs, completed {pairs}")

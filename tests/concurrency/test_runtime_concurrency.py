@@ -101,7 +101,9 @@ def _drain(flow: Flow, workers: int, total_pairs: int) -> list[BaseException]:
 
 def _assert_each_processed_once_per_step(flow: Flow, n: int) -> None:
     with flow.engine.db.connect() as conn:
-        statuses = Counter(dict(conn.execute(sa.select(U.c.status, sa.func.count()).group_by(U.c.status)).all()))
+        statuses = Counter(
+            dict(conn.execute(sa.select(U.c.status, sa.func.count()).group_by(U.c.status)).all())
+        )
         assert statuses == Counter({"PENDING": n})
         done_ix = flow.engine.topologies.of_instance(flow.instance_id).interaction_ids["Done"]
         in_done = conn.execute(
@@ -131,11 +133,15 @@ def test_eight_workers_drain_2000_uows_exactly_once_per_step_postgres(pg_engine:
 
 
 @pytest.mark.slow
-def test_eight_workers_drain_uows_exactly_once_per_step_sqlite(tmp_path: Path, sqlite_template: Path) -> None:
+def test_eight_workers_drain_uows_exactly_once_per_step_sqlite(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
     import shutil
 
     shutil.copy(sqlite_template, tmp_path / "c.db")
-    engine = Engine(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", scheduler_enabled=False))
+    engine = Engine(
+        Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", scheduler_enabled=False)
+    )
     flow = Flow(engine, THREE_STEP)
     for i in range(299):
         flow.genesis(n=i)
@@ -185,8 +191,10 @@ def test_a_process_killed_mid_submit_leaves_no_half_move(engine: Engine, db_url:
             proc.stdout.close()
     after = flow.uow(c.uow_id)
     assert (after["status"], after["lease_id"], after["attributes"]) == (
-        before["status"], before["lease_id"], before["attributes"],
-    )  # fmt: skip
+        before["status"],
+        before["lease_id"],
+        before["attributes"],
+    )
     events = [t["event"] for t in engine.instances.history(c.uow_id)["transitions"]]
     assert events == ["genesis", "checkout"]
     # The lease holder can still finish the work normally.

@@ -8,7 +8,13 @@ import pytest
 import sqlalchemy as sa
 
 from chameleon_workflow.domain.enums import MemoryScope
-from chameleon_workflow.domain.errors import InvalidInput, UnknownActor, UnknownMemory, UnknownRole, UnknownUow
+from chameleon_workflow.domain.errors import (
+    InvalidInput,
+    UnknownActor,
+    UnknownMemory,
+    UnknownRole,
+    UnknownUow,
+)
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.store.tables import Memory
 from tests.conftest import FakeClock
@@ -27,9 +33,13 @@ def test_explicit_writes_reject_bad_input(flow: Flow) -> None:
     with pytest.raises(InvalidInput):
         flow.engine.memory.write(role, key="k", value=1, scope=MemoryScope.ACTOR)
     with pytest.raises(InvalidInput):
-        flow.engine.memory.write(role, key="k", value=1, scope=MemoryScope.GLOBAL, actor_id=flow.actor)
+        flow.engine.memory.write(
+            role, key="k", value=1, scope=MemoryScope.GLOBAL, actor_id=flow.actor
+        )
     with pytest.raises(UnknownActor):
-        flow.engine.memory.write(role, key="k", value=1, scope=MemoryScope.ACTOR, actor_id=uuid.uuid4())
+        flow.engine.memory.write(
+            role, key="k", value=1, scope=MemoryScope.ACTOR, actor_id=uuid.uuid4()
+        )
     with pytest.raises(UnknownRole):
         flow.engine.memory.write(uuid.uuid4(), key="k", value=1, scope=MemoryScope.GLOBAL)
     with pytest.raises(InvalidInput):
@@ -60,7 +70,9 @@ def test_checkout_injects_global_then_personal_without_toxic(flow: Flow, clock: 
     w(role, key="secret", value="other's", scope=MemoryScope.ACTOR, actor_id=other)
     toxic = w(role, key="bad", value="advice", scope=MemoryScope.GLOBAL)
     with flow.engine.db.begin() as conn:
-        conn.execute(sa.update(M).where(M.c.id == toxic["id"]).values(is_toxic=True, toxic_reason="wrong"))
+        conn.execute(
+            sa.update(M).where(M.c.id == toxic["id"]).values(is_toxic=True, toxic_reason="wrong")
+        )
     created_access = flow.engine.memory.get(g1["id"])["last_accessed_at"]
     clock.advance(3600)
     flow.engine.memory.list_for_role(role)  # browsing is not access
@@ -86,9 +98,11 @@ def test_checkout_injects_global_then_personal_without_toxic(flow: Flow, clock: 
 def test_learned_rule_writes_personal_playbook_not_an_attribute(flow: Flow) -> None:
     c = flow.take("Triage")
     out = flow.engine.runtime.submit(
-        c.uow_id, flow.actor, {"amount": 10, "_learned_rule": {"key": "hint", "value": "check totals"}},
+        c.uow_id,
+        flow.actor,
+        {"amount": 10, "_learned_rule": {"key": "hint", "value": "check totals"}},
         lease_id=c.lease_id,
-    )  # fmt: skip
+    )
     assert out.learned_memory_id is not None
     assert "_learned_rule" not in flow.uow(c.uow_id)["attributes"]
     mem = flow.engine.memory.get(out.learned_memory_id)

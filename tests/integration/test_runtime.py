@@ -34,8 +34,12 @@ def flow(engine: Engine) -> Flow:
 def _snapshot(engine: Engine, uow_id: uuid.UUID) -> tuple[object, ...]:
     with engine.db.connect() as conn:
         row = conn.execute(sa.select(U).where(U.c.id == uow_id)).one()
-        attrs = conn.execute(sa.select(sa.func.count()).select_from(A).where(A.c.uow_id == uow_id)).scalar()
-        logs = conn.execute(sa.select(sa.func.count()).select_from(L).where(L.c.uow_id == uow_id)).scalar()
+        attrs = conn.execute(
+            sa.select(sa.func.count()).select_from(A).where(A.c.uow_id == uow_id)
+        ).scalar()
+        logs = conn.execute(
+            sa.select(sa.func.count()).select_from(L).where(L.c.uow_id == uow_id)
+        ).scalar()
     return tuple(row) + (attrs, logs)
 
 
@@ -92,7 +96,9 @@ def test_checkout_leases_and_logs(flow: Flow) -> None:
 # --- gates ------------------------------------------------------------------------------------
 
 
-def test_gate_rejection_moves_work_to_ate_and_checkout_goes_on(flow: Flow, clock: FakeClock) -> None:
+def test_gate_rejection_moves_work_to_ate_and_checkout_goes_on(
+    flow: Flow, clock: FakeClock
+) -> None:
     clock.advance(1)
     bad = flow.genesis(amount=-5)  # Triage_In requires amount >= 0
     clock.advance(1)
@@ -171,7 +177,11 @@ def test_submit_with_bad_learned_rule_changes_nothing(flow: Flow) -> None:
 def test_submit_versions_only_changed_attributes(flow: Flow) -> None:
     c = flow.take("Triage")
     out = flow.engine.runtime.submit(
-        c.uow_id, flow.actor, {"amount": 10, "checked": True}, reasoning="looks fine", lease_id=c.lease_id
+        c.uow_id,
+        flow.actor,
+        {"amount": 10, "checked": True},
+        reasoning="looks fine",
+        lease_id=c.lease_id,
     )
     assert out.versions_written == 1
     history = flow.engine.instances.history(c.uow_id)["attributes"]
@@ -185,7 +195,10 @@ def test_routes_follow_conditions_and_new_versions(flow: Flow) -> None:
     c = flow.take("Triage")
     out = flow.submit(c, amount=5000)
     assert (out.status.value, out.interaction) == ("PENDING", "BigQ")
-    versions = [(h["key"], h["version"], h["value"]) for h in flow.engine.instances.history(c.uow_id)["attributes"]]
+    versions = [
+        (h["key"], h["version"], h["value"])
+        for h in flow.engine.instances.history(c.uow_id)["attributes"]
+    ]
     assert versions == [("amount", 1, 10), ("amount", 2, 5000)]
     assert flow.uow(c.uow_id)["lease_id"] is None
 
@@ -203,7 +216,9 @@ def test_no_matching_route_fails_into_ate_with_reason(flow: Flow) -> None:
 
 def test_failure_goes_to_ate_and_epsilon_remediates(flow: Flow) -> None:
     c = flow.take("Triage")
-    out = flow.engine.runtime.fail(c.uow_id, flow.actor, "BAD_DATA", details={"field": "amount"}, lease_id=c.lease_id)
+    out = flow.engine.runtime.fail(
+        c.uow_id, flow.actor, "BAD_DATA", details={"field": "amount"}, lease_id=c.lease_id
+    )
     assert (out.status.value, out.interaction) == ("FAILED", "Errors")
     assert flow.checkout("Triage") is None
     fix = flow.take("Fixer")
@@ -218,9 +233,11 @@ def test_failure_goes_to_ate_and_epsilon_remediates(flow: Flow) -> None:
 def test_epsilon_giving_up_abandons_and_purges_learned_memory(flow: Flow) -> None:
     c = flow.take("Triage")
     flow.engine.runtime.submit(
-        c.uow_id, flow.actor, {"amount": 10, "_learned_rule": {"key": "tip", "value": "x"}},
+        c.uow_id,
+        flow.actor,
+        {"amount": 10, "_learned_rule": {"key": "tip", "value": "x"}},
         lease_id=c.lease_id,
-    )  # fmt: skip
+    )
     assert len(flow.engine.memory.list_for_role(flow.roles["Triage"])) == 1
     small = flow.take("Small")
     flow.engine.runtime.fail(small.uow_id, flow.actor, "BROKEN", lease_id=small.lease_id)
@@ -239,7 +256,7 @@ def test_epsilon_submit_takes_its_normal_route_not_the_failure_path(flow: Flow) 
     assert flow.submit(fix).interaction == "Inbox"
 
 
-# --- decomposition and Cerberus --------------------------------------------------------------------
+# --- decomposition and Cerberus ---
 
 
 def test_heterogeneous_children_route_individually_and_cerberus_waits(flow: Flow) -> None:
@@ -269,19 +286,27 @@ def test_heterogeneous_children_route_individually_and_cerberus_waits(flow: Flow
 
 def test_decomposition_is_refused_for_children_and_non_beta(flow: Flow) -> None:
     c = flow.take("Triage")
-    out = flow.engine.runtime.submit(c.uow_id, flow.actor, {}, lease_id=c.lease_id, children=[{"amount": 1}])
+    out = flow.engine.runtime.submit(
+        c.uow_id, flow.actor, {}, lease_id=c.lease_id, children=[{"amount": 1}]
+    )
     child = flow.take("Small")
     with pytest.raises(InvalidInput):
-        flow.engine.runtime.submit(child.uow_id, flow.actor, {}, lease_id=child.lease_id, children=[{"a": 1}])
+        flow.engine.runtime.submit(
+            child.uow_id, flow.actor, {}, lease_id=child.lease_id, children=[{"a": 1}]
+        )
     with pytest.raises(InvalidInput):
-        flow.engine.runtime.submit(child.uow_id, flow.actor, {}, lease_id=child.lease_id, children=["x"])
+        flow.engine.runtime.submit(
+            child.uow_id, flow.actor, {}, lease_id=child.lease_id, children=["x"]
+        )
     assert flow.uow(child.uow_id)["status"] == "ACTIVE"
     assert out.children == [child.uow_id]
 
 
 def test_abandoned_child_does_not_block_cerberus(flow: Flow) -> None:
     c = flow.take("Triage")
-    flow.engine.runtime.submit(c.uow_id, flow.actor, {}, lease_id=c.lease_id, children=[{"amount": 1}, {"amount": 2}])
+    flow.engine.runtime.submit(
+        c.uow_id, flow.actor, {}, lease_id=c.lease_id, children=[{"amount": 1}, {"amount": 2}]
+    )
     first = flow.take("Small")
     flow.engine.runtime.fail(first.uow_id, flow.actor, "E", lease_id=first.lease_id)
     fix = flow.take("Fixer")
@@ -295,7 +320,9 @@ def test_abandoned_child_does_not_block_cerberus(flow: Flow) -> None:
 
 def test_abandoning_a_base_abandons_its_children(flow: Flow) -> None:
     c = flow.take("Triage")
-    out = flow.engine.runtime.submit(c.uow_id, flow.actor, {}, lease_id=c.lease_id, children=[{"amount": 1}])
+    out = flow.engine.runtime.submit(
+        c.uow_id, flow.actor, {}, lease_id=c.lease_id, children=[{"amount": 1}]
+    )
     # the parked parent goes stale-free; make it fail by hand through EPSILON: fail the child's base
     child = flow.take("Small")
     with flow.engine.db.begin() as conn:
@@ -312,7 +339,7 @@ def test_abandoning_a_base_abandons_its_children(flow: Flow) -> None:
         flow.submit(child)
 
 
-# --- audit ------------------------------------------------------------------------------------------
+# --- audit ---
 
 
 def test_every_transition_is_logged_with_ids(flow: Flow) -> None:
@@ -324,7 +351,18 @@ def test_every_transition_is_logged_with_ids(flow: Flow) -> None:
     flow.submit(final)
     rows = flow.engine.instances.history(c.uow_id)["transitions"]
     events = [r["event"] for r in rows]
-    assert events == ["genesis", "checkout", "submit", "route", "checkout", "submit", "route", "checkout", "submit", "finalize"]
+    assert events == [
+        "genesis",
+        "checkout",
+        "submit",
+        "route",
+        "checkout",
+        "submit",
+        "route",
+        "checkout",
+        "submit",
+        "finalize",
+    ]
     ids = [r["id"] for r in rows]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(r["instance_id"] == flow.instance_id for r in rows)

@@ -11,10 +11,12 @@ from fastapi.responses import HTMLResponse
 
 from .. import __version__
 from ..engine.core import Engine
+from ..engine.scheduler import Scheduler
 from ..settings import Settings
 from . import errors, home
 from .deps import EngineDep
 from .limits import BodyLimit
+from .routes_admin import router as admin_router
 from .routes_discovery import router as discovery_router
 from .routes_memory import router as memory_router
 from .routes_templates import router as templates_router
@@ -23,22 +25,29 @@ from .routes_workflow import router as workflow_router
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the app; the engine is created (or adopted) and closed by the lifespan."""
-    settings = settings or Settings()
+    settings = settings or (engine.settings if engine is not None else Settings())
     owns_engine = engine is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = engine or Engine(settings)
+        app.state.scheduler = None
+        if settings.scheduler_enabled:
+            app.state.scheduler = Scheduler(app.state.engine.maintenance, settings)
+            await app.state.scheduler.start()
         try:
             yield
         finally:
+            if app.state.scheduler is not None:
+                await app.state.scheduler.stop()
             if owns_engine:
                 app.state.engine.close()
 
     app = FastAPI(title="Chameleon", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
-    for router in (templates_router, workflow_router, discovery_router, memory_router):
+    routers = (templates_router, workflow_router, discovery_router, memory_router, admin_router)
+    for router in routers:
         app.include_router(router)
 
     @app.get("/health", tags=["operations"])

@@ -10,7 +10,7 @@ from ..engine.core import Engine
 
 
 def _engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.engine
 
 
 EngineDep = Annotated[Engine, Depends(_engine)]

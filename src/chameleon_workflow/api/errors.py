@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from ..domain.errors import (
     ChameleonError,
@@ -64,3 +66,14 @@ def install(app: FastAPI) -> None:
             {"error": "ValidationError", "message": message, "problems": problems},
             status_code=422,
         )
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        # Framework errors (unparseable body, unknown path, wrong method) get the same shape
+        # as engine errors; "detail" stays for clients that read FastAPI's default.
+        try:
+            name = HTTPStatus(exc.status_code).phrase.replace(" ", "").replace("-", "")
+        except ValueError:
+            name = "HTTPError"
+        body = {"error": name, "message": str(exc.detail), "detail": exc.detail}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

@@ -20,13 +20,15 @@ def render(engine: Engine) -> str:
         f"<style>{_STYLE}</style></head><body>",
         "<h1>Chameleon workflow engine</h1>",
         f"<p>Database: <code>{escape(engine.db.dialect)}</code>. "
-        "API reference: <a href='/docs'>/docs</a> (OpenAPI: <a href='/openapi.json'>/openapi.json</a>).</p>",
+        "API reference: <a href='/docs'>/docs</a> "
+        "(OpenAPI: <a href='/openapi.json'>/openapi.json</a>).</p>",
         "<h2>Templates</h2><table><tr><th>name</th><th>version</th><th>id</th><th>export</th></tr>",
     ]
     for t in engine.templates.list():
         parts.append(
             f"<tr><td>{escape(t.name)}</td><td>{t.version}</td><td><code>{t.id}</code></td>"
-            f"<td><a href='/templates/{t.id}/yaml'>yaml</a> · <a href='/templates/{t.id}/graph'>dot</a></td></tr>"
+            f"<td><a href='/templates/{t.id}/yaml'>yaml</a> · "
+            f"<a href='/templates/{t.id}/graph'>dot</a></td></tr>"
         )
     parts.append("</table><h2>Instances</h2>")
     for inst in engine.instances.list()[-20:]:
@@ -37,7 +39,9 @@ def render(engine: Engine) -> str:
         )
         for x in d["interactions"]:
             depth = ", ".join(f"{k}: {v}" for k, v in sorted(x["depth"].items())) or "empty"
-            parts.append(f"<tr><td>{escape(x['interaction'].name)}</td><td>{escape(depth)}</td></tr>")
+            parts.append(
+                f"<tr><td>{escape(x['interaction'].name)}</td><td>{escape(depth)}</td></tr>"
+            )
         parts.append("</table><table><tr><th>role</th><th>type</th><th>role id</th></tr>")
         for r in d["roles"]:
             parts.append(

@@ -58,12 +58,12 @@ def create_actor(body: ActorRequest, engine: EngineDep) -> dict[str, Any]:
 
 @router.get("/actors")
 def list_actors(engine: EngineDep) -> list[dict[str, Any]]:
-    return plain(engine.instances.list_actors())  # type: ignore[no-any-return]
+    return plain(engine.instances.list_actors())
 
 
 @router.get("/actors/{actor_id}")
 def get_actor(actor_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
-    return plain(engine.instances.actor(actor_id))  # type: ignore[no-any-return]
+    return plain(engine.instances.actor(actor_id))
 
 
 @router.post("/actors/{actor_id}/assignments", status_code=201)
@@ -74,9 +74,9 @@ def assign(actor_id: uuid.UUID, body: AssignmentRequest, engine: EngineDep) -> d
 
 @router.get("/uows/{uow_id}")
 def get_uow(uow_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
-    return plain(engine.instances.uow(uow_id))  # type: ignore[no-any-return]
+    return plain(engine.instances.uow(uow_id))
 
 
 @router.get("/uows/{uow_id}/history")
 def uow_history(uow_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
-    return plain(engine.instances.history(uow_id))  # type: ignore[no-any-return]
+    return plain(engine.instances.history(uow_id))

@@ -14,6 +14,9 @@ from .schemas import MemoryRequest
 
 router = APIRouter(tags=["memory"])
 
+# SQL OFFSET is a signed 64-bit integer on both databases; beyond it the driver fails.
+MAX_OFFSET = 2**63 - 1
+
 
 @router.post("/roles/{role_id}/memories", status_code=201)
 def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> dict[str, Any]:
@@ -25,7 +28,7 @@ def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> 
         actor_id=body.actor_id,
         confidence=body.confidence,
     )
-    return plain(row)  # type: ignore[no-any-return]
+    return plain(row)
 
 
 @router.get("/roles/{role_id}/memories")
@@ -36,7 +39,7 @@ def list_memories(
     actor_id: uuid.UUID | None = None,
     include_toxic: bool = True,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
     rows = engine.memory.list_for_role(
         role_id,
@@ -46,19 +49,19 @@ def list_memories(
         limit=limit,
         offset=offset,
     )
-    return plain(rows)  # type: ignore[no-any-return]
+    return plain(rows)
 
 
 @router.get("/memories/{memory_id}")
 def get_memory(memory_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
-    return plain(engine.memory.get(memory_id))  # type: ignore[no-any-return]
+    return plain(engine.memory.get(memory_id))
 
 
 @router.get("/memories/{memory_id}/influence")
 def memory_influence(memory_id: uuid.UUID, engine: EngineDep) -> list[dict[str, Any]]:
-    return plain(engine.memory.influence(memory_id))  # type: ignore[no-any-return]
+    return plain(engine.memory.influence(memory_id))
 
 
 @router.get("/uows/{uow_id}/memory-injections")
 def uow_injections(uow_id: uuid.UUID, engine: EngineDep) -> list[dict[str, Any]]:
-    return plain(engine.memory.injected_into(uow_id))  # type: ignore[no-any-return]
+    return plain(engine.memory.injected_into(uow_id))

@@ -50,20 +50,24 @@ def list_templates(engine: EngineDep) -> list[dict[str, Any]]:
 def get_template(template_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     row = engine.templates.get(template_id)
     defn = engine.templates.definition(row)
-    return _summary(row) | plain({
-        "roles": [{"name": r.name, "type": r.type, "strategy": r.strategy} for r in defn.roles],
-        "interactions": [i.name for i in defn.interactions],
-        "components": [
-            {
-                "name": c.name,
-                "role": c.role,
-                "interaction": c.interaction,
-                "direction": c.direction,
-                "guardians": [{"name": g.name, "type": g.type, "config": g.config} for g in c.guardians],
-            }
-            for c in defn.components
-        ],
-    })
+    return _summary(row) | plain(
+        {
+            "roles": [{"name": r.name, "type": r.type, "strategy": r.strategy} for r in defn.roles],
+            "interactions": [i.name for i in defn.interactions],
+            "components": [
+                {
+                    "name": c.name,
+                    "role": c.role,
+                    "interaction": c.interaction,
+                    "direction": c.direction,
+                    "guardians": [
+                        {"name": g.name, "type": g.type, "config": g.config} for g in c.guardians
+                    ],
+                }
+                for c in defn.components
+            ],
+        }
+    )
 
 
 @router.get("/templates/{template_id}/yaml", response_class=PlainTextResponse)

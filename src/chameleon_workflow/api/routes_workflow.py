@@ -35,7 +35,9 @@ def instantiate(body: InstantiateRequest, engine: EngineDep) -> dict[str, Any]:
         "uow_id": str(g.uow_id),
         "status": g.status.value,
         "interaction": g.interaction,
-        "message": f"Instance '{g.instance.name}' created; genesis UOW {g.uow_id} is {g.status.value}.",
+        "message": (
+            f"Instance '{g.instance.name}' created; genesis UOW {g.uow_id} is {g.status.value}."
+        ),
     }
 
 
@@ -51,7 +53,7 @@ def checkout(body: CheckoutRequest, engine: EngineDep) -> dict[str, Any] | Respo
     result = engine.runtime.checkout(body.actor_id, body.role_id)
     if result is None:
         return Response(status_code=204)
-    return plain(result)  # type: ignore[no-any-return]
+    return plain(result)
 
 
 @router.post("/workflow/submit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,11 @@ class Genesis:
 
 class InstanceService:
     def __init__(
-        self, db: Database, topologies: TopologyCache, templates: TemplateService, clock: Clock = utcnow
+        self,
+        db: Database,
+        topologies: TopologyCache,
+        templates: TemplateService,
+        clock: Clock = utcnow,
     ) -> None:
         self.db = db
         self.topologies = topologies
@@ -64,7 +69,9 @@ class InstanceService:
                 now=now,
             )
             topo = Topology.build(
-                instance, store.roles_of(conn, instance.id), store.interactions_of(conn, instance.id)
+                instance,
+                store.roles_of(conn, instance.id),
+                store.interactions_of(conn, instance.id),
             )
             genesis = self._genesis(conn, topo, context)
         return genesis
@@ -79,7 +86,7 @@ class InstanceService:
         now = self.clock()
         uow_id = uuid.uuid4()
         alpha = topo.role_of_type(RoleType.ALPHA)
-        row = {
+        row: dict[str, Any] = {
             "id": uow_id,
             "instance_id": topo.id,
             "parent_id": None,
@@ -88,12 +95,11 @@ class InstanceService:
             "finished_child_count": 0,
         }
         decision = choose_route(topo.defn, alpha.name, context, metadata(row), now)
+        target: uuid.UUID | None
+        failure: dict[str, Any] | None = None
         if decision.component is not None:
-            status, target, failure = (
-                UowStatus.PENDING,
-                topo.interaction_ids[decision.component.interaction],
-                None,
-            )
+            status = UowStatus.PENDING
+            target = topo.interaction_ids[decision.component.interaction]
         else:
             status, target = UowStatus.FAILED, topo.ate_id
             failure = {"kind": "routing_error", "reason": decision.reason, "role": alpha.name}
@@ -173,7 +179,7 @@ class InstanceService:
                 raise UnknownActor(f"actor {actor_id} does not exist", id=str(actor_id))
             return {**row._mapping, "role_ids": actors.roles_of(conn, actor_id)}
 
-    def list_actors(self) -> list[dict[str, Any]]:
+    def list_actors(self) -> builtins.list[dict[str, Any]]:
         with self.db.connect() as conn:
             return [dict(r._mapping) for r in actors.list_all(conn)]
 

@@ -85,12 +85,17 @@ class Runtime:
                 conn,
                 [
                     log_row(
-                        row, "checkout", now, actor_id=actor_id, role_id=role_id,
+                        row,
+                        "checkout",
+                        now,
+                        actor_id=actor_id,
+                        role_id=role_id,
                         to_interaction_id=row.current_interaction_id,
-                        to_status=UowStatus.ACTIVE.value, details={"lease_id": str(lease_id)},
+                        to_status=UowStatus.ACTIVE.value,
+                        details={"lease_id": str(lease_id)},
                     )
                 ],
-            )  # fmt: skip
+            )
             attributes = self._attrs(conn, row.id)
             return self._checkout(conn, topo, row, attributes, lease_id, actor_id, role_id, now)
 
@@ -132,7 +137,12 @@ class Runtime:
         )
 
     def _find_work(
-        self, conn: Connection, topo: Topology, role_id: uuid.UUID, role_type: RoleType, now: datetime
+        self,
+        conn: Connection,
+        topo: Topology,
+        role_id: uuid.UUID,
+        role_type: RoleType,
+        now: datetime,
     ) -> Row[Any] | None:
         """The next UOW every gate passes; UOWs a gate rejects go to Ate on the way."""
         inbound = topo.inbound_interaction_ids(role_id)
@@ -164,7 +174,13 @@ class Runtime:
             self._reject(conn, topo, row, role_id, failed.reason, now)
 
     def _reject(
-        self, conn: Connection, topo: Topology, row: Row[Any], role_id: uuid.UUID, reason: str, now: datetime
+        self,
+        conn: Connection,
+        topo: Topology,
+        row: Row[Any],
+        role_id: uuid.UUID,
+        reason: str,
+        now: datetime,
     ) -> None:
         failure = {"kind": "gate_rejection", "reason": reason, "role": topo.role(role_id).name}
         logger.info("gate rejected UOW", extra={"uow_id": str(row.id), "reason": reason})
@@ -173,14 +189,24 @@ class Runtime:
             return
         logs = [
             log_row(
-                row, "gate_rejected", now, role_id=role_id, to_interaction_id=topo.ate_id,
-                to_status=UowStatus.FAILED.value, details=failure,
+                row,
+                "gate_rejected",
+                now,
+                role_id=role_id,
+                to_interaction_id=topo.ate_id,
+                to_status=UowStatus.FAILED.value,
+                details=failure,
             )
-        ]  # fmt: skip
+        ]
         uows.move(
-            conn, row.id, status=UowStatus.FAILED, interaction_id=topo.ate_id, now=now,
-            failure=failure, logs=logs,
-        )  # fmt: skip
+            conn,
+            row.id,
+            status=UowStatus.FAILED,
+            interaction_id=topo.ate_id,
+            now=now,
+            failure=failure,
+            logs=logs,
+        )
         if row.parent_id is not None:
             uows.refresh_finished_children(conn, [row.parent_id])
 
@@ -333,15 +359,25 @@ class Runtime:
             target = row.current_interaction_id if gives_up else topo.ate_id
             logs = [
                 log_row(
-                    row, "abandon" if gives_up else "failure", now, actor_id=actor_id,
-                    role_id=role_id, to_interaction_id=target, to_status=status.value,
+                    row,
+                    "abandon" if gives_up else "failure",
+                    now,
+                    actor_id=actor_id,
+                    role_id=role_id,
+                    to_interaction_id=target,
+                    to_status=status.value,
                     details=failure,
                 )
-            ]  # fmt: skip
+            ]
             uows.move(
-                conn, uow_id, status=status, interaction_id=target, now=now, failure=failure,
+                conn,
+                uow_id,
+                status=status,
+                interaction_id=target,
+                now=now,
+                failure=failure,
                 logs=logs,
-            )  # fmt: skip
+            )
             purged = 0
             if gives_up and row.parent_id is None:
                 uows.abandon_children(conn, uow_id, actor_id=actor_id, now=now)

@@ -88,7 +88,9 @@ def apply_submit(
 _Result = tuple[UowStatus, uuid.UUID | None, str, list[uuid.UUID]]
 
 
-def _check_children(children: list[Any] | None, role_type: RoleType, row: Row[Any]) -> list[dict[str, Any]]:
+def _check_children(
+    children: list[Any] | None, role_type: RoleType, row: Row[Any]
+) -> list[dict[str, Any]]:
     if not children:
         return []
     if role_type is not RoleType.BETA:
@@ -130,7 +132,7 @@ def _learn(ctx: _Ctx, learned: Any) -> uuid.UUID:
         source_uow_id=ctx.row.parent_id or ctx.row.id,
         now=ctx.now,
     )
-    return row.id  # type: ignore[no-any-return]
+    return row.id
 
 
 def _finalize(ctx: _Ctx) -> _Result:
@@ -156,17 +158,27 @@ def _route(ctx: _Ctx, merged: dict[str, Any]) -> _Result:
     decision = choose_route(ctx.topo.defn, role_name, merged, metadata(ctx.row), ctx.now)
     status, target, failure = _destination(ctx, decision)
     uows.move(
-        ctx.conn, ctx.row.id, status=status, interaction_id=target, now=ctx.now, failure=failure,
+        ctx.conn,
+        ctx.row.id,
+        status=status,
+        interaction_id=target,
+        now=ctx.now,
+        failure=failure,
         logs=[
             _submit_log(ctx),
             log_row(
-                ctx.row, "route" if failure is None else "routing_error", ctx.now,
-                actor_id=ctx.actor_id, role_id=ctx.role_id, to_interaction_id=target,
-                to_status=status.value, from_status=UowStatus.ACTIVE.value,
+                ctx.row,
+                "route" if failure is None else "routing_error",
+                ctx.now,
+                actor_id=ctx.actor_id,
+                role_id=ctx.role_id,
+                to_interaction_id=target,
+                to_status=status.value,
+                from_status=UowStatus.ACTIVE.value,
                 details={"route": decision.reason, **({"failure": failure} if failure else {})},
             ),
         ],
-    )  # fmt: skip
+    )
     return status, target, decision.reason, []
 
 
@@ -181,40 +193,86 @@ def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, An
     kids, attrs, logs = [], [], [_submit_log(ctx)]
     for values in child_attrs:
         child_id = uuid.uuid4()
-        base = {"id": child_id, "instance_id": topo.id, "parent_id": ctx.row.id,
-                "status": UowStatus.PENDING.value, "child_count": 0, "finished_child_count": 0}  # fmt: skip
+        base = {
+            "id": child_id,
+            "instance_id": topo.id,
+            "parent_id": ctx.row.id,
+            "status": UowStatus.PENDING.value,
+            "child_count": 0,
+            "finished_child_count": 0,
+        }
         decision = shared or choose_route(topo.defn, role.name, values, metadata(base), now)
         status, target, failure = _destination(ctx, decision)
         kids.append(
-            base | {"status": status.value, "current_interaction_id": target,
-                    "current_role_id": ctx.role_id, "created_at": now, "updated_at": now,
-                    "entered_at": now, "failure": failure}
-        )  # fmt: skip
+            base
+            | {
+                "status": status.value,
+                "current_interaction_id": target,
+                "current_role_id": ctx.role_id,
+                "created_at": now,
+                "updated_at": now,
+                "entered_at": now,
+                "failure": failure,
+            }
+        )
         attrs += attribute_rows(
             child_id, values, {}, actor_id=ctx.actor_id, reasoning=ctx.reasoning, now=now
         )
         logs.append(
-            log_row(base, "spawn", now, actor_id=ctx.actor_id, role_id=ctx.role_id,
-                    from_interaction_id=None, from_status=None, to_interaction_id=target,
-                    to_status=status.value, details={"route": decision.reason})
-        )  # fmt: skip
+            log_row(
+                base,
+                "spawn",
+                now,
+                actor_id=ctx.actor_id,
+                role_id=ctx.role_id,
+                from_interaction_id=None,
+                from_status=None,
+                to_interaction_id=target,
+                to_status=status.value,
+                details={"route": decision.reason},
+            )
+        )
     parked = topo.cerberus_interaction_id
     uows.insert_uows(ctx.conn, kids)
     uows.insert_attributes(ctx.conn, attrs)
-    uows.move(ctx.conn, ctx.row.id, status=UowStatus.PENDING, interaction_id=parked, now=now,
-              child_count=len(kids))  # fmt: skip
+    uows.move(
+        ctx.conn,
+        ctx.row.id,
+        status=UowStatus.PENDING,
+        interaction_id=parked,
+        now=now,
+        child_count=len(kids),
+    )
     logs.append(
-        log_row(ctx.row, "decompose", now, actor_id=ctx.actor_id, role_id=ctx.role_id,
-                from_status=UowStatus.ACTIVE.value, to_interaction_id=parked,
-                to_status=UowStatus.PENDING.value, details={"children": len(kids)})
-    )  # fmt: skip
+        log_row(
+            ctx.row,
+            "decompose",
+            now,
+            actor_id=ctx.actor_id,
+            role_id=ctx.role_id,
+            from_status=UowStatus.ACTIVE.value,
+            to_interaction_id=parked,
+            to_status=UowStatus.PENDING.value,
+            details={"children": len(kids)},
+        )
+    )
     uows.log(ctx.conn, logs)
     uows.refresh_finished_children(ctx.conn, [ctx.row.id])
-    return UowStatus.PENDING, parked, f"decomposed into {len(kids)} children", [k["id"] for k in kids]
+    return (
+        UowStatus.PENDING,
+        parked,
+        f"decomposed into {len(kids)} children",
+        [k["id"] for k in kids],
+    )
 
 
 def _submit_log(ctx: _Ctx) -> dict[str, Any]:
     return log_row(
-        ctx.row, "submit", ctx.now, actor_id=ctx.actor_id, role_id=ctx.role_id,
-        to_status=None, details={"reasoning": ctx.reasoning} if ctx.reasoning else None,
-    )  # fmt: skip
+        ctx.row,
+        "submit",
+        ctx.now,
+        actor_id=ctx.actor_id,
+        role_id=ctx.role_id,
+        to_status=None,
+        details={"reasoning": ctx.reasoning} if ctx.reasoning else None,
+    )

@@ -9,15 +9,17 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select
 
 from ..domain.enums import ActorType
-from .tables import Actor, RoleAssignment
+from .tables import Actor, RoleAssignment, table
 
-AC = Actor.__table__
-RA = RoleAssignment.__table__
+AC = table(Actor)
+RA = table(RoleAssignment)
 
 
 def create(conn: Connection, *, name: str, actor_type: ActorType, now: datetime) -> uuid.UUID:
     actor_id = uuid.uuid4()
-    conn.execute(insert(AC).values(id=actor_id, name=name, actor_type=actor_type.value, created_at=now))
+    conn.execute(
+        insert(AC).values(id=actor_id, name=name, actor_type=actor_type.value, created_at=now)
+    )
     return actor_id
 
 

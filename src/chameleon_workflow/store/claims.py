@@ -145,7 +145,8 @@ WITH v AS (
   INSERT INTO memory_injections (uow_id, actor_id, role_id, injected_at, entries)
   SELECT :uow, :actor, :role, :now, list FROM entries WHERE list IS NOT NULL
 )
-SELECT (SELECT jsonb_object_agg(key, value) FROM e) AS context, (SELECT list FROM entries) AS injected
+SELECT (SELECT jsonb_object_agg(key, value) FROM e) AS context,
+  (SELECT list FROM entries) AS injected
 """)
 
 
@@ -161,6 +162,12 @@ def inject_memory_pg(
     """Merged memory context and the injected entries, recorded and stamped (PostgreSQL)."""
     row = conn.execute(
         _INJECT_PG,
-        {"uow": uow_id, "actor": actor_id, "role": role_id, "now": now, "touch_before": touch_before},
+        {
+            "uow": uow_id,
+            "actor": actor_id,
+            "role": role_id,
+            "now": now,
+            "touch_before": touch_before,
+        },
     ).one()
     return dict(row.context or {}), list(row.injected or [])

@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
-from .tables import Component, Guardian, Instance, Interaction, Role, Uow
+from .tables import Component, Guardian, Instance, Interaction, Role, Uow, table
 
-I = Instance.__table__  # noqa: E741
-R = Role.__table__
-X = Interaction.__table__
-U = Uow.__table__
+I = table(Instance)  # noqa: E741
+R = table(Role)
+X = table(Interaction)
+U = table(Uow)
 
 
 @dataclass(frozen=True)
@@ -157,9 +157,9 @@ def clone_template(
             for gpos, g in enumerate(c.guardians)
         ]
     if components:
-        conn.execute(insert(Component.__table__), components)
+        conn.execute(insert(table(Component)), components)
     if guardians:
-        conn.execute(insert(Guardian.__table__), guardians)
+        conn.execute(insert(table(Guardian)), guardians)
     return InstanceRow(
         instance_id, template_id, name, description, definition_yaml, ate, chronos, now
     )

@@ -24,11 +24,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ..domain.enums import MemoryScope
-from .tables import Memory, MemoryEvent, MemoryInjection
+from .tables import Memory, MemoryEvent, MemoryInjection, table
 
-M = Memory.__table__
-MI = MemoryInjection.__table__
-ME = MemoryEvent.__table__
+M = table(Memory)
+MI = table(MemoryInjection)
+ME = table(MemoryEvent)
 
 # last_accessed_at is refreshed at most this often, so that concurrent checkouts of one
 # role do not all rewrite (and lock) the same memory rows; decay works in days.
@@ -88,7 +88,11 @@ def record_injection(
 ) -> None:
     conn.execute(
         insert(MI).values(
-            uow_id=uow_id, actor_id=actor_id, role_id=role_id, injected_at=now, entries=list(entries)
+            uow_id=uow_id,
+            actor_id=actor_id,
+            role_id=role_id,
+            injected_at=now,
+            entries=list(entries),
         )
     )
 
@@ -136,7 +140,11 @@ def upsert(
         )
     else:
         memory_id = existing.id
-        values: dict[str, Any] = {"value": value, "version": existing.version + 1, "updated_at": now}
+        values: dict[str, Any] = {
+            "value": value,
+            "version": existing.version + 1,
+            "updated_at": now,
+        }
         if confidence is not None:
             values["confidence"] = confidence
         if source_uow_id is not None:
@@ -200,13 +208,10 @@ def uows_influenced_by(conn: Connection, memory_id: uuid.UUID, limit: int = 500)
         stmt = select(MI).where(cond)
     else:
         each = func.json_each(MI.c.entries).table_valued("value").alias("e")
-        stmt = (
-            select(MI)
-            .where(
-                select(1)
-                .select_from(each)
-                .where(func.json_extract(each.c.value, "$.memory_id") == str(memory_id))
-                .exists()
-            )
+        stmt = select(MI).where(
+            select(1)
+            .select_from(each)
+            .where(func.json_extract(each.c.value, "$.memory_id") == str(memory_id))
+            .exists()
         )
     return list(conn.execute(stmt.order_by(MI.c.id).limit(limit)))

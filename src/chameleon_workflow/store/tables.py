@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
@@ -341,3 +342,8 @@ class LeaderLease(Base):
     job: Mapped[str] = mapped_column(String(40), primary_key=True)
     holder: Mapped[str] = mapped_column(Name)
     expires_at: Mapped[datetime]
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, typed as such (``__table__`` is typed as a FromClause)."""
+    return cast(Table, model.__table__)

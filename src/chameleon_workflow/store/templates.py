@@ -10,9 +10,16 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
-from .tables import Template, TemplateComponent, TemplateGuardian, TemplateInteraction, TemplateRole
+from .tables import (
+    Template,
+    TemplateComponent,
+    TemplateGuardian,
+    TemplateInteraction,
+    TemplateRole,
+    table,
+)
 
-T = Template.__table__
+T = table(Template)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ def insert_template(
     role_ids = {r.name: uuid.uuid4() for r in defn.roles}
     interaction_ids = {i.name: uuid.uuid4() for i in defn.interactions}
     conn.execute(
-        insert(TemplateRole.__table__),
+        insert(table(TemplateRole)),
         [
             {
                 "id": role_ids[r.name],
@@ -87,7 +94,7 @@ def insert_template(
         ],
     )
     conn.execute(
-        insert(TemplateInteraction.__table__),
+        insert(table(TemplateInteraction)),
         [
             {
                 "id": interaction_ids[i.name],
@@ -131,9 +138,9 @@ def insert_template(
             for gpos, g in enumerate(c.guardians)
         ]
     if components:
-        conn.execute(insert(TemplateComponent.__table__), components)
+        conn.execute(insert(table(TemplateComponent)), components)
     if guardians:
-        conn.execute(insert(TemplateGuardian.__table__), guardians)
+        conn.execute(insert(table(TemplateGuardian)), guardians)
     return TemplateRow(
         template_id, name, version, defn.description, source_yaml, canonical_yaml, now
     )

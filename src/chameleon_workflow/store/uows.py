@@ -24,11 +24,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from ..domain.enums import UowStatus
-from .tables import InteractionLog, Uow, UowAttribute
+from .tables import InteractionLog, Uow, UowAttribute, table
 
-U = Uow.__table__
-A = UowAttribute.__table__
-L = InteractionLog.__table__
+U = table(Uow)
+A = table(UowAttribute)
+L = table(InteractionLog)
 
 TERMINAL = (UowStatus.COMPLETED.value, UowStatus.ABANDONED.value)
 _CLEAR_LEASE = {
@@ -243,15 +243,30 @@ def finalize_set(
     members = or_(U.c.id == base_id, and_(U.c.parent_id == base_id, U.c.status.not_in(TERMINAL)))
     conn.execute(
         insert(L).from_select(
-            ["uow_id", "instance_id", "actor_id", "role_id", "event", "from_interaction_id",
-             "from_status", "to_status", "at"],
+            [
+                "uow_id",
+                "instance_id",
+                "actor_id",
+                "role_id",
+                "event",
+                "from_interaction_id",
+                "from_status",
+                "to_status",
+                "at",
+            ],
             select(
-                U.c.id, U.c.instance_id, literal(actor_id, U.c.lease_holder_id.type), literal(role_id, U.c.current_role_id.type),
-                literal("finalize"), U.c.current_interaction_id, U.c.status,
-                literal(UowStatus.COMPLETED.value), literal(now, U.c.updated_at.type),
+                U.c.id,
+                U.c.instance_id,
+                literal(actor_id, U.c.lease_holder_id.type),
+                literal(role_id, U.c.current_role_id.type),
+                literal("finalize"),
+                U.c.current_interaction_id,
+                U.c.status,
+                literal(UowStatus.COMPLETED.value),
+                literal(now, U.c.updated_at.type),
             ).where(members),
         )
-    )  # fmt: skip
+    )
     result = conn.execute(
         update(U)
         .where(members)
@@ -267,15 +282,28 @@ def abandon_children(
     members = and_(U.c.parent_id == parent_id, U.c.status.not_in(TERMINAL))
     conn.execute(
         insert(L).from_select(
-            ["uow_id", "instance_id", "actor_id", "event", "from_interaction_id", "from_status",
-             "to_status", "at"],
+            [
+                "uow_id",
+                "instance_id",
+                "actor_id",
+                "event",
+                "from_interaction_id",
+                "from_status",
+                "to_status",
+                "at",
+            ],
             select(
-                U.c.id, U.c.instance_id, literal(actor_id, U.c.lease_holder_id.type),
-                literal("abandon"), U.c.current_interaction_id, U.c.status,
-                literal(UowStatus.ABANDONED.value), literal(now, U.c.updated_at.type),
+                U.c.id,
+                U.c.instance_id,
+                literal(actor_id, U.c.lease_holder_id.type),
+                literal("abandon"),
+                U.c.current_interaction_id,
+                U.c.status,
+                literal(UowStatus.ABANDONED.value),
+                literal(now, U.c.updated_at.type),
             ).where(members),
         )
-    )  # fmt: skip
+    )
     conn.execute(
         update(U)
         .where(members)

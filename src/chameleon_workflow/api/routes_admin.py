@@ -1,0 +1,160 @@
+"""Operators' endpoints: run the background services on demand, mark toxic memories, look back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from ..domain.enums import Trigger
+from ..engine.maintenance import RunOutcome
+from ..engine.toxic import ToxicChange
+from .deps import EngineDep
+from .encode import plain
+from .schemas_admin import (
+    BulkToxicRequest,
+    MemoryDecayRequest,
+    StaleTokenProtocolRequest,
+    ToxicRequest,
+    ZombieProtocolRequest,
+)
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+Limit = Annotated[int, Query(gt=0, le=1000)]
+
+
+def _run_fields(run: RunOutcome) -> dict[str, Any]:
+    fields: dict[str, Any] = {"run_id": run.run_id, "dry_run": run.dry_run, **run.counts}
+    if run.dry_run:
+        fields["sample"] = plain(run.sample)
+    return fields
+
+
+@router.post("/run-zombie-protocol")
+def run_zombie_protocol(
+    engine: EngineDep, body: ZombieProtocolRequest | None = None
+) -> dict[str, Any]:
+    body = body or ZombieProtocolRequest()
+    run = engine.maintenance.zombie_sweep(
+        body.timeout_seconds,
+        dry_run=body.dry_run,
+        batch_size=body.batch_size,
+        trigger=Trigger.ADMIN,
+    )
+    n = run.counts.get("reclaimed", 0)
+    message = f"Zombie protocol completed. Reclaimed {n} zombie token(s)."
+    if run.dry_run:
+        message = f"Dry run: {run.counts['candidates']} zombie token(s) would be reclaimed."
+    return {"success": True, "zombies_reclaimed": n, "message": message} | _run_fields(run)
+
+
+@router.post("/run-stale-token-protocol")
+def run_stale_token_protocol(
+    engine: EngineDep, body: StaleTokenProtocolRequest | None = None
+) -> dict[str, Any]:
+    body = body or StaleTokenProtocolRequest()
+    run = engine.maintenance.stale_token_sweep(
+        dry_run=body.dry_run, batch_size=body.batch_size, trigger=Trigger.ADMIN
+    )
+    n = run.counts.get("moved", 0)
+    message = f"Stale token protocol completed. Moved {n} stale token(s) to Chronos."
+    if run.dry_run:
+        message = f"Dry run: {run.counts['candidates']} stale token(s) would be moved to Chronos."
+    return {"success": True, "tokens_moved": n, "message": message} | _run_fields(run)
+
+
+@router.post("/run-memory-decay")
+def run_memory_decay(engine: EngineDep, body: MemoryDecayRequest | None = None) -> dict[str, Any]:
+    body = body or MemoryDecayRequest()
+    run = engine.maintenance.memory_decay(
+        body.retention_days,
+        dry_run=body.dry_run,
+        archive=body.archive,
+        instance_id=body.instance_id,
+        batch_size=body.batch_size,
+        trigger=Trigger.ADMIN,
+    )
+    n = run.counts.get("deleted", 0)
+    verb = "Archived" if body.archive else "Deleted"
+    message = f"Memory decay completed. {verb} {n} stale memory entries."
+    if run.dry_run:
+        message = f"Dry run: {run.counts['candidates']} stale memory entries would be removed."
+    return {"success": True, "memories_deleted": n, "message": message} | _run_fields(run)
+
+
+def _toxic_result(change: ToxicChange) -> dict[str, Any]:
+    m = change.memory_id
+    if not change.found:
+        return {
+            "memory_id": str(m),
+            "success": False,
+            "status": 404,
+            "message": f"Memory {m} does not exist.",
+        }
+    if not change.changed:
+        return {"memory_id": str(m), "success": True, "status": 200, "changed": False,
+                "message": f"Memory {m} was already marked as toxic."}  # fmt: skip
+    return {"memory_id": str(m), "success": True, "status": 200, "changed": True,
+            "message": f"Memory {m} successfully marked as toxic."}  # fmt: skip
+
+
+@router.post("/mark-toxic")
+def mark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
+    change = engine.toxic.mark(body.memory_id, body.reason, by=body.by)
+    result = _toxic_result(change)
+    return {"success": True, "message": result["message"], "changed": change.changed}
+
+
+@router.post("/mark-toxic/bulk")
+def mark_toxic_bulk(body: BulkToxicRequest, engine: EngineDep) -> dict[str, Any]:
+    changes = engine.toxic.mark_many(body.memory_ids, body.reason, by=body.by)
+    results = [_toxic_result(c) for c in changes]
+    return {
+        "success": True,
+        "marked": sum(c.changed for c in changes),
+        "not_found": sum(not c.found for c in changes),
+        "results": results,
+    }
+
+
+@router.post("/unmark-toxic")
+def unmark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
+    change = engine.toxic.unmark(body.memory_id, body.reason, by=body.by)
+    m = body.memory_id
+    message = (
+        f"Memory {m} is no longer marked as toxic."
+        if change.changed
+        else f"Memory {m} was not marked as toxic."
+    )
+    return {"success": True, "message": message, "changed": change.changed}
+
+
+@router.get("/memories/{memory_id}/toxic-history")
+def toxic_history(memory_id: uuid.UUID, engine: EngineDep) -> list[dict[str, Any]]:
+    return plain(engine.toxic.history(memory_id))
+
+
+@router.get("/zombies")
+def zombies(
+    engine: EngineDep,
+    timeout_seconds: Annotated[int | None, Query(gt=0)] = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    """The UOWs a zombie sweep would reclaim now; nothing changes."""
+    return plain(engine.maintenance.zombie_candidates(timeout_seconds, limit=limit))
+
+
+@router.get("/maintenance-runs")
+def maintenance_runs(
+    engine: EngineDep, job: str | None = None, limit: Limit = 50
+) -> list[dict[str, Any]]:
+    """Recorded runs of the background services, newest first."""
+    return plain(engine.maintenance.runs(job=job, limit=limit))
+
+
+@router.get("/scheduler")
+def scheduler(engine: EngineDep) -> dict[str, Any]:
+    """Which replica leads each scheduled job, and until when."""
+    return plain(engine.maintenance.leadership())
