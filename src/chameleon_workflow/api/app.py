@@ -13,7 +13,7 @@ from .. import __version__
 from ..engine.core import Engine
 from ..engine.scheduler import Scheduler
 from ..settings import Settings
-from . import errors, home
+from . import errors, home, metrics
 from .deps import EngineDep
 from .limits import BodyLimit
 from .routes_admin import router as admin_router
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = FastAPI(title="Chameleon", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
+    metrics.install(app)
     routers = (templates_router, workflow_router, discovery_router, memory_router, admin_router)
     for router in routers:
         app.include_router(router)

@@ -7,11 +7,11 @@ import socket
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with TCP_NODELAY on every connection.
+class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with TCP_NODELAY on every connection.
 
     With ``--workers`` > 1 uvicorn hands its children a socket whose ``proto`` is 0, so
     asyncio does not switch Nagle's algorithm off; a response written in two parts then
@@ -32,6 +32,7 @@ def run(host: str, port: int, workers: int, **kwargs: Any) -> None:
         host=host,
         port=port,
         workers=workers,
-        http=NoDelayH11Protocol,
+        http=NoDelayHttpToolsProtocol,
+        loop="uvloop",
         **kwargs,
     )

@@ -155,6 +155,10 @@ class InstanceService:
             "chronos_interaction": topo.interaction_name(topo.chronos_id),
         }
 
+    def counts_by_status(self) -> dict[str, int]:
+        with self.db.connect() as conn:
+            return uows.counts_by_status(conn)
+
     # --- actors --------------------------------------------------------------------------
 
     def create_actor(self, name: str, actor_type: ActorType) -> uuid.UUID:

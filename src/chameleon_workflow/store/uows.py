@@ -87,6 +87,11 @@ def get(conn: Connection, uow_id: uuid.UUID, *, for_update: bool = False) -> Row
     return conn.execute(stmt).first()
 
 
+def counts_by_status(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(U.c.status, func.count()).group_by(U.c.status))
+    return {status: n for status, n in rows}
+
+
 def children(conn: Connection, parent_id: uuid.UUID) -> list[Row[Any]]:
     return list(conn.execute(select(U).where(U.c.parent_id == parent_id).order_by(U.c.created_at)))
 
