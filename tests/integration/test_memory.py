@@ -65,7 +65,7 @@ def test_checkout_injects_global_then_personal_without_toxic(flow: Flow, clock: 
     other = flow.new_actor("other")
     w = flow.engine.memory.write
     g1 = w(role, key="tone", value="formal", scope=MemoryScope.GLOBAL)
-    w(role, key="limit", value=100, scope=MemoryScope.GLOBAL)
+    g2 = w(role, key="limit", value=100, scope=MemoryScope.GLOBAL)
     p1 = w(role, key="tone", value="casual", scope=MemoryScope.ACTOR, actor_id=flow.actor)
     w(role, key="secret", value="other's", scope=MemoryScope.ACTOR, actor_id=other)
     toxic = w(role, key="bad", value="advice", scope=MemoryScope.GLOBAL)
@@ -80,11 +80,11 @@ def test_checkout_injects_global_then_personal_without_toxic(flow: Flow, clock: 
 
     c = flow.take("Triage")
     assert c.context == {"tone": "casual", "limit": 100}
-    injected = {e["key"]: (e["memory_id"], e["scope"]) for e in c.injected}
+    injected = {e["memory_id"]: e["version"] for e in c.injected}
     # Only the entries whose value reached the context are listed: the personal "tone"
     # replaced the global one.
-    assert injected["tone"] == (str(p1["id"]), "ACTOR")
-    assert set(injected) == {"tone", "limit"}
+    assert set(injected) == {str(p1["id"]), str(g2["id"])}
+    assert injected[str(p1["id"])] == 1
     assert flow.engine.memory.get(g1["id"])["last_accessed_at"] == clock.now
     assert flow.engine.memory.get(toxic["id"])["last_accessed_at"] == created_access
 

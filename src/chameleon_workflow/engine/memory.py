@@ -90,14 +90,13 @@ class MemoryService:
             rows = memory.uows_influenced_by(conn, memory_id)
             if not rows and memory.get(conn, memory_id) is None:
                 raise UnknownMemory(f"memory {memory_id} does not exist", id=str(memory_id))
-        wanted = str(memory_id)
         return [
             {
                 "uow_id": r.uow_id,
                 "actor_id": r.actor_id,
                 "role_id": r.role_id,
                 "injected_at": r.injected_at,
-                "version": next(e["version"] for e in r.entries if e["memory_id"] == wanted),
+                "version": memory.injected_version(r, memory_id),
             }
             for r in rows
         ]
@@ -108,4 +107,16 @@ class MemoryService:
             if uows.get(conn, uow_id) is None:
                 raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
             rows = memory.injections_of_uow(conn, uow_id)
-        return [dict(r._mapping) for r in rows]
+        return [
+            {
+                "uow_id": r.uow_id,
+                "actor_id": r.actor_id,
+                "role_id": r.role_id,
+                "injected_at": r.injected_at,
+                "entries": [
+                    {"memory_id": str(i), "version": v}
+                    for i, v in zip(r.memory_ids, r.versions, strict=True)
+                ],
+            }
+            for r in rows
+        ]

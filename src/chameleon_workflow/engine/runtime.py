@@ -271,8 +271,7 @@ class Runtime:
             effective[r.key] = r
         context = {key: r.value for key, r in sorted(effective.items())}
         injected = [
-            {"memory_id": str(r.id), "version": r.version, "key": key, "scope": r.scope}
-            for key, r in sorted(effective.items())
+            {"memory_id": str(r.id), "version": r.version} for _, r in sorted(effective.items())
         ]
         memory.touch(conn, role_id, actor_id, now)
         memory.record_injection(

@@ -133,20 +133,19 @@ WITH v AS (
   WHERE role_id = :role AND NOT is_toxic
     AND (scope = 'GLOBAL' OR (scope = 'ACTOR' AND actor_id = :actor))
 ), e AS (
-  SELECT DISTINCT ON (key) id, scope, key, value, version FROM v
+  SELECT DISTINCT ON (key) id, key, value, version FROM v
   ORDER BY key, (scope = 'ACTOR') DESC
-), entries AS (
-  SELECT jsonb_agg(jsonb_build_object('memory_id', id, 'version', version, 'key', key,
-    'scope', scope) ORDER BY key) AS list FROM e
+), picked AS (
+  SELECT array_agg(id ORDER BY key) AS ids, array_agg(version ORDER BY key) AS versions FROM e
 ), t AS (
   UPDATE memories m SET last_accessed_at = :now FROM v
   WHERE m.id = v.id AND (v.last_accessed_at IS NULL OR v.last_accessed_at < :touch_before)
 ), i AS (
-  INSERT INTO memory_injections (uow_id, actor_id, role_id, injected_at, entries)
-  SELECT :uow, :actor, :role, :now, list FROM entries WHERE list IS NOT NULL
+  INSERT INTO memory_injections (uow_id, actor_id, role_id, injected_at, memory_ids, versions)
+  SELECT :uow, :actor, :role, :now, ids, versions FROM picked WHERE ids IS NOT NULL
 )
-SELECT (SELECT jsonb_object_agg(key, value) FROM e) AS context,
-  (SELECT list FROM entries) AS injected
+SELECT (SELECT jsonb_object_agg(key, value) FROM e) AS context, picked.ids, picked.versions
+FROM picked
 """)
 
 
@@ -160,14 +159,8 @@ def inject_memory_pg(
     touch_before: datetime,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Merged memory context and the injected entries, recorded and stamped (PostgreSQL)."""
-    row = conn.execute(
-        _INJECT_PG,
-        {
-            "uow": uow_id,
-            "actor": actor_id,
-            "role": role_id,
-            "now": now,
-            "touch_before": touch_before,
-        },
-    ).one()
-    return dict(row.context or {}), list(row.injected or [])
+    params = {"uow": uow_id, "actor": actor_id, "role": role_id, "now": now}
+    row = conn.execute(_INJECT_PG, params | {"touch_before": touch_before}).one()
+    pairs = zip(row.ids or (), row.versions or (), strict=True)
+    injected = [{"memory_id": str(i), "version": v} for i, v in pairs]
+    return dict(row.context or {}), injected

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Row,
+    Uuid,
     and_,
     bindparam,
     delete,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..domain.enums import MemoryScope
 from .tables import Memory, MemoryEvent, MemoryInjection, table
@@ -86,13 +87,17 @@ def record_injection(
     entries: Sequence[Mapping[str, Any]],
     now: datetime,
 ) -> None:
+    ids = [str(e["memory_id"]) for e in entries]
+    if conn.dialect.name == "postgresql":
+        ids = [uuid.UUID(i) for i in ids]  # type: ignore[misc]
     conn.execute(
         insert(MI).values(
             uow_id=uow_id,
             actor_id=actor_id,
             role_id=role_id,
             injected_at=now,
-            entries=list(entries),
+            memory_ids=ids,
+            versions=[int(e["version"]) for e in entries],
         )
     )
 
@@ -202,16 +207,20 @@ def injections_of_uow(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
 
 
 def uows_influenced_by(conn: Connection, memory_id: uuid.UUID, limit: int = 500) -> list[Row[Any]]:
-    """Injection rows whose entries include the memory."""
+    """Injection rows whose memory ids include the memory."""
     if conn.dialect.name == "postgresql":
-        cond = type_coerce(MI.c.entries, JSONB).contains([{"memory_id": str(memory_id)}])
-        stmt = select(MI).where(cond)
-    else:
-        each = func.json_each(MI.c.entries).table_valued("value").alias("e")
         stmt = select(MI).where(
-            select(1)
-            .select_from(each)
-            .where(func.json_extract(each.c.value, "$.memory_id") == str(memory_id))
-            .exists()
+            type_coerce(MI.c.memory_ids, ARRAY(Uuid())).contains([memory_id])
+        )
+    else:
+        each = func.json_each(MI.c.memory_ids).table_valued("value").alias("e")
+        stmt = select(MI).where(
+            select(1).select_from(each).where(each.c.value == str(memory_id)).exists()
         )
     return list(conn.execute(stmt.order_by(MI.c.id).limit(limit)))
+
+
+def injected_version(row: Row[Any], memory_id: uuid.UUID) -> int:
+    """The version of ``memory_id`` that an injection row recorded."""
+    ids = [str(i) for i in row.memory_ids]
+    return int(row.versions[ids.index(str(memory_id))])

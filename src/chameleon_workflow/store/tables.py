@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .types import BigId, Json, UtcDateTime
+from .types import BigId, IntList, Json, UtcDateTime, UuidList
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -290,19 +290,29 @@ class MemoryArchive(_MemoryColumns, Base):
 
 
 class MemoryInjection(Base):
-    """The memory entries (id and version) injected into one checkout: the audit of influence.
+    """The memory entries (ids and versions) injected into one checkout: the audit of influence.
 
-    One row per checkout keeps checkout cost flat however many memories a role has.
+    One row per checkout, with the ids and versions as parallel arrays, keeps checkout cost
+    low however many memories a role has.
     """
 
     __tablename__ = "memory_injections"
-    __table_args__ = (Index("ix_memory_injections_uow_id", "uow_id"),)
+    __table_args__ = (
+        Index("ix_memory_injections_uow_id", "uow_id"),
+        Index(
+            "ix_memory_injections_memory_ids",
+            "memory_ids",
+            postgresql_using="gin",
+            sqlite_where=text("0"),  # no use on SQLite: an empty partial index
+        ),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     uow_id: Mapped[uuid.UUID]
     actor_id: Mapped[uuid.UUID | None]
     role_id: Mapped[uuid.UUID | None]
     injected_at: Mapped[datetime]
-    entries: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    memory_ids: Mapped[list[Any]] = mapped_column(UuidList)
+    versions: Mapped[list[int]] = mapped_column(IntList)
 
 
 class MemoryEvent(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, Uuid
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -15,6 +15,11 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # JSONB on PostgreSQL, JSON text elsewhere.
 Json = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+# Lists of ids and of integers: native arrays on PostgreSQL, JSON lists on SQLite.
+UuidList = JSON().with_variant(postgresql.ARRAY(Uuid()), "postgresql")
+IntList = JSON().with_variant(postgresql.ARRAY(Integer()), "postgresql")
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -170,13 +170,25 @@ def upgrade() -> None:
             "injected_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
         ),
         sa.Column(
-            "entries",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            "memory_ids",
+            sa.JSON().with_variant(postgresql.ARRAY(sa.Uuid()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "versions",
+            sa.JSON().with_variant(postgresql.ARRAY(sa.Integer()), "postgresql"),
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_memory_injections")),
     )
     with op.batch_alter_table("memory_injections", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_memory_injections_memory_ids",
+            ["memory_ids"],
+            unique=False,
+            postgresql_using="gin",
+            sqlite_where=sa.text("0"),
+        )
         batch_op.create_index("ix_memory_injections_uow_id", ["uow_id"], unique=False)
 
     op.create_table(
@@ -647,6 +659,9 @@ def downgrade() -> None:
     op.drop_table("templates")
     with op.batch_alter_table("memory_injections", schema=None) as batch_op:
         batch_op.drop_index("ix_memory_injections_uow_id")
+        batch_op.drop_index(
+            "ix_memory_injections_memory_ids", postgresql_using="gin", sqlite_where=sa.text("0")
+        )
 
     op.drop_table("memory_injections")
     with op.batch_alter_table("memory_events", schema=None) as batch_op:
