@@ -14,6 +14,13 @@ from ..domain.errors import InvalidInput
 MAX_KEY_LENGTH = 200
 
 
+class _Unset:
+    """Marks an argument not given (None is a meaningful value: 'from nowhere')."""
+
+
+_UNSET = _Unset()
+
+
 def log_row(
     uow: Row[Any] | Mapping[str, Any],
     event: str,
@@ -23,21 +30,25 @@ def log_row(
     role_id: uuid.UUID | None = None,
     to_interaction_id: uuid.UUID | None = None,
     to_status: str | None = None,
-    from_interaction_id: uuid.UUID | None = None,
-    from_status: str | None = None,
+    from_interaction_id: uuid.UUID | None | _Unset = _UNSET,
+    from_status: str | None | _Unset = _UNSET,
     details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An interaction-log row for ``uow`` moving from where it is to where it goes."""
+    """An interaction-log row for ``uow`` moving from where it is (unless told) to ``to_*``."""
     m = uow._mapping if isinstance(uow, Row) else uow
+    if isinstance(from_interaction_id, _Unset):
+        from_interaction_id = m.get("current_interaction_id")
+    if isinstance(from_status, _Unset):
+        from_status = m.get("status")
     return {
         "uow_id": m["id"],
         "instance_id": m["instance_id"],
         "actor_id": actor_id,
         "role_id": role_id,
         "event": event,
-        "from_interaction_id": from_interaction_id or m.get("current_interaction_id"),
+        "from_interaction_id": from_interaction_id,
         "to_interaction_id": to_interaction_id,
-        "from_status": from_status or m.get("status"),
+        "from_status": from_status,
         "to_status": to_status,
         "at": now,
         "details": dict(details) if details else None,
