@@ -28,55 +28,21 @@ from .parsing_fields import (
     optional_str,
     positive_int,
     reference,
+    usable_name,
     version_str,
 )
 
 SECTIONS = ("roles", "interactions", "components", "guardians")
 REQUIRED_SECTIONS = ("roles", "interactions", "components")
-WORKFLOW_KEYS = (
-    "name",
-    "description",
-    "version",
-    "ai_context",
-    "schema_json",
-    "zombie_timeout_seconds",
-    "zombie_policy",
-    "max_reclaims",
-    "stale_token_limit_seconds",
-)
-ROLE_KEYS = (
-    "name",
-    "role_type",
-    "type",
-    "strategy",
-    "description",
-    "ai_context",
-    "zombie_timeout_seconds",
-    "zombie_policy",
-    "max_reclaims",
-)
-INTERACTION_KEYS = ("name", "description", "ai_context", "stale_token_limit_seconds")
-COMPONENT_KEYS = (
-    "name",
-    "role",
-    "role_name",
-    "interaction",
-    "interaction_name",
-    "direction",
-    "description",
-    "ai_context",
-    "guardian",
-    "guardians",
-)
-GUARDIAN_KEYS = (
-    "name",
-    "type",
-    "config",
-    "description",
-    "ai_context",
-    "component_name",
-    "component",
-)
+# The keys each element may carry, in the order messages list them.
+_COMMON = ("description", "ai_context")
+_ZOMBIE = ("zombie_timeout_seconds", "zombie_policy", "max_reclaims")
+WORKFLOW_KEYS = ("name", "version", *_COMMON, "schema_json", *_ZOMBIE, "stale_token_limit_seconds")
+ROLE_KEYS = ("name", "role_type", "type", "strategy", *_COMMON, *_ZOMBIE)
+INTERACTION_KEYS = ("name", *_COMMON, "stale_token_limit_seconds")
+_LINKS = ("role", "role_name", "interaction", "interaction_name", "direction")
+COMPONENT_KEYS = ("name", *_LINKS, *_COMMON, "guardian", "guardians")
+GUARDIAN_KEYS = ("name", "type", "config", *_COMMON, "component_name", "component")
 
 
 def parse_workflow_yaml(text: str) -> WorkflowDefinition:
@@ -86,6 +52,10 @@ def parse_workflow_yaml(text: str) -> WorkflowDefinition:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         problems.structure("document", f"the document is not valid YAML: {exc}")
+        raise DefinitionInvalid(problems.violations) from exc
+    except (ValueError, OverflowError) as exc:
+        # The loader's own conversions: e.g. a 2024-13-45 timestamp or a 5000-digit integer.
+        problems.structure("document", f"the document holds a value YAML cannot load: {exc}")
         raise DefinitionInvalid(problems.violations) from exc
     except RecursionError:
         # PyYAML composes nested collections recursively; absurd nesting must not be a crash.
@@ -171,7 +141,7 @@ def _section(
 
 def _label(kind: str, data: Mapping[Any, Any], fallback: str) -> str:
     name = data.get("name")
-    return f"{kind} '{name}'" if isinstance(name, str) and name.strip() else fallback
+    return f"{kind} '{name}'" if usable_name(name) else fallback
 
 
 def _zombie_policy(data: Mapping[Any, Any], where: str, p: Problems) -> ZombiePolicy | None:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import date
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from .errors import Violation
 from .guardian_config import route_key
@@ -24,6 +24,8 @@ VOCABULARY_RULE = "R6"
 VOCABULARY = "Known vocabulary"
 REFERENCE_RULE = "R15"
 REFERENCES = "Referential integrity"
+# Governance numbers are stored in 32-bit integer columns.
+MAX_INT = 2**31 - 1
 # Names are identifiers people read and type; databases refuse NUL outright.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -81,6 +83,11 @@ def aliased(data: Mapping[Any, Any], keys: tuple[str, ...], where: str, p: Probl
     return values[0] if values else None
 
 
+def usable_name(value: object) -> TypeGuard[str]:
+    """A name is a non-blank string without control characters."""
+    return isinstance(value, str) and bool(value.strip()) and not _CONTROL.search(value)
+
+
 def name_of(
     data: Mapping[Any, Any], where: str, p: Problems, *, required: bool = True
 ) -> str | None:
@@ -107,7 +114,7 @@ def reference(value: object, what: str, where: str, p: Problems) -> str | None:
     if value is None:
         p.structure(where, f"{where} names no {what}")
         return None
-    if not isinstance(value, str) or not value.strip() or _CONTROL.search(value):
+    if not usable_name(value):
         p.structure(where, f"{where} must name its {what} with a non-blank string")
         return None
     return value
@@ -115,11 +122,14 @@ def reference(value: object, what: str, where: str, p: Problems) -> str | None:
 
 def optional_str(data: Mapping[Any, Any], key: str, where: str, p: Problems) -> str | None:
     value = data.get(key)
-    if value is None or (isinstance(value, str) and "\x00" not in value):
-        return value
-    what = "a NUL character" if isinstance(value, str) else a_type(value)
-    p.structure(where, f"{where}: {key} must be a string without NUL, not {what}")
-    return None
+    if not isinstance(value, str):
+        if value is not None:
+            p.structure(where, f"{where}: {key} must be a string, not {a_type(value)}")
+        return None
+    if "\x00" in value:
+        p.structure(where, f"{where}: {key} must not contain a NUL character")
+        return None
+    return value
 
 
 def version_str(value: object, where: str, p: Problems) -> str | None:
@@ -136,8 +146,11 @@ def positive_int(data: Mapping[Any, Any], key: str, where: str, p: Problems) -> 
     value = data.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        p.structure(where, f"{where}: {key} must be a positive integer, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT:
+        shown = f"{value!r}"[:40]
+        p.structure(
+            where, f"{where}: {key} must be a positive integer up to {MAX_INT}, not {shown}"
+        )
         return None
     return value
 
