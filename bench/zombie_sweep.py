@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,8 +66,7 @@ def settle(engine: Engine) -> None:
     """What a running database has anyway: statistics, and no seeding backlog in the WAL."""
     if engine.db.is_postgres:
         with engine.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            c.exec_driver_sql("VACUUM ANALYZE uows")
-            c.exec_driver_sql("VACUUM ANALYZE interaction_log")
+            c.exec_driver_sql("VACUUM ANALYZE")
         return
     raw = engine.db.engine.raw_connection()  # outside any transaction, as these need
     try:
@@ -114,7 +112,7 @@ def main() -> None:
         f"({run.counts['reclaimed'] / elapsed:,.0f}/s, {run.counts['batches']} batches of "
         f"{run.parameters['batch_size']:,}); log rows for {logs:,} UOWs; {left:,} still ACTIVE"
     )
-    print(f"{args.db}: target {target:.2f} s -> {verdict} target (run {uuid.UUID(int=run.run_id)})")
+    print(f"{args.db}: target {target:.2f} s -> {verdict} target")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 class Flow:
-    def __init__(self, engine: Engine, yaml_text: str, context: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, yaml_text: str, context: dict[str, Any] | None = None
+    ) -> None:
         self.engine = engine
         self.template = engine.templates.import_yaml(yaml_text).template
         g = engine.instances.instantiate(self.template.id, context or {})

@@ -147,9 +147,10 @@ def workflow_import_examples() -> None:
             template = _import_once(engine, text)
             if not any(i.template_id == template.id for i in engine.instances.list()):
                 g = engine.instances.instantiate(
-                    template.id, {"invoice_total": 1250, "input_text": "hello"},
+                    template.id,
+                    {"invoice_total": 1250, "input_text": "hello"},
                     name=f"{template.name} demo",
-                )  # fmt: skip
+                )
                 typer.echo(f"demo instance {g.instance.id} with UOW {g.uow_id}")
             typer.echo(f"template {template.name} v{template.version}: {template.id}")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .domain.enums import ZombiePolicy
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHAMELEON_", extra="ignore")
@@ -30,3 +32,14 @@ class Settings(BaseSettings):
     memory_retention_days: int = Field(default=90, gt=0)
     maintenance_batch_size: int = Field(default=5_000, gt=0)
     leader_lease_seconds: float = Field(default=30.0, gt=0)
+    zombie_policy: ZombiePolicy = Field(
+        default=ZombiePolicy.FAIL,
+        description="What a reclaim does when neither the workflow nor the role chooses.",
+    )
+    maintenance_batch_pause_seconds: float = Field(
+        default=0.0, ge=0, description="Pause between two batches of a sweep or decay run."
+    )
+    replica_id: str | None = Field(
+        default=None,
+        description="This replica's name in leases and run records (default: host-pid-random).",
+    )

@@ -13,7 +13,7 @@ from tests.conftest import FakeClock
 from tests.flows import fixture_text
 
 DAY = 86_400
-BAD_COUNTS: list[Any] = [0, -1, True, False, 1.5, 300.0, "300", "", None, [], {}]
+BAD_COUNTS: list[Any] = [0, -1, True, False, 1.5, 300.0, "300", "", None, [], {}, 10**30]
 
 
 @pytest.fixture
@@ -129,7 +129,8 @@ def test_bulk_marks_refuse_bad_lists(run: Run) -> None:
 
 
 BAD_QUERIES = ["timeout_seconds=0", "timeout_seconds=-5", "timeout_seconds=1.5",
-               "timeout_seconds=abc", "timeout_seconds=", "limit=0", "limit=1001"]  # fmt: skip
+               "timeout_seconds=abc", "timeout_seconds=", "limit=0", "limit=1001",
+               f"timeout_seconds={10**30}"]  # fmt: skip
 
 
 @pytest.mark.parametrize("query", BAD_QUERIES)

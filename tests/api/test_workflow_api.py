@@ -484,11 +484,6 @@ def test_garbage_bodies_never_cause_a_server_error(run: Run, settings: Settings)
     assert run.api.state(run.uow_id) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="admin (another engineer's work in progress): a timeout_seconds beyond timedelta's "
-    "range is accepted and overflows in engine/maintenance (500)",
-)
 def test_a_huge_zombie_timeout_is_refused_not_a_server_error(client: TestClient) -> None:
     huge = 10**30
     problem(client.post("/admin/run-zombie-protocol", json={"timeout_seconds": huge}), 422)

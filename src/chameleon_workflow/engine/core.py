@@ -7,14 +7,18 @@ from ..store import migrate
 from ..store.database import Database
 from .clock import Clock, utcnow
 from .instances import InstanceService
+from .maintenance import MaintenanceService
 from .memory import MemoryService
 from .runtime import Runtime
 from .templates import TemplateService
 from .topology import TopologyCache
+from .toxic import ToxicFilter
 
 
 class Engine:
-    def __init__(self, settings: Settings, *, db: Database | None = None, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, *, db: Database | None = None, clock: Clock = utcnow
+    ) -> None:
         self.settings = settings
         self.db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
         self.clock = clock
@@ -22,6 +26,8 @@ class Engine:
         self.templates = TemplateService(self.db, clock)
         self.instances = InstanceService(self.db, self.topologies, self.templates, clock)
         self.runtime = Runtime(self.db, self.topologies, clock)
+        self.maintenance = MaintenanceService(self.db, settings, clock)
+        self.toxic = ToxicFilter(self.db, clock)
         self.memory = MemoryService(self.db, self.topologies, clock)
 
     def upgrade_schema(self) -> None:

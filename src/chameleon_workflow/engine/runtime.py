@@ -70,9 +70,11 @@ class Runtime:
         if role_type is RoleType.ALPHA:
             raise InvalidState("ALPHA roles never check out work", role_id=str(role_id))
         now = self.clock()
-        with self.db.begin() as conn:
-            if self.db.is_postgres and not topo.has_gates(role_id):
+        if self.db.is_postgres and not topo.has_gates(role_id):
+            # One statement is its own transaction: no BEGIN/COMMIT round trips.
+            with self.db.autocommit() as conn:
                 return self._claim_in_one_statement(conn, topo, actor_id, role_id, role_type, now)
+        with self.db.begin() as conn:
             self._check_assignment(conn, actor_id, role_id)
             row = self._find_work(conn, topo, role_id, role_type, now)
             if row is None:
@@ -118,12 +120,23 @@ class Runtime:
             cerberus=role_type is RoleType.OMEGA,
             lease_id=lease_id,
             now=now,
+            touch_before=now - memory.TOUCH_GRANULARITY,
         )
         if claimed is None:
             self._check_assignment(conn, actor_id, role_id)
             return None
-        row, attributes = claimed
-        return self._checkout(conn, topo, row, attributes, lease_id, actor_id, role_id, now)
+        memory_part = (claimed.context, claimed.injected)
+        return self._checkout(
+            conn,
+            topo,
+            claimed.row,
+            claimed.attributes,
+            lease_id,
+            actor_id,
+            role_id,
+            now,
+            memory_part,
+        )
 
     def _check_assignment(self, conn: Connection, actor_id: uuid.UUID, role_id: uuid.UUID) -> None:
         if actors.is_assigned(conn, actor_id, role_id):
@@ -220,10 +233,16 @@ class Runtime:
         actor_id: uuid.UUID,
         role_id: uuid.UUID,
         now: datetime,
+        injected_memory: tuple[dict[str, Any], list[dict[str, Any]]] | None = None,
     ) -> Checkout:
-        """Inject memory and build the response for a UOW just leased (``row`` is pre-lease)."""
+        """Inject memory (unless done) and build the response for a UOW just leased.
+
+        ``row`` is the UOW as it was before the lease.
+        """
         role_type = topo.role_type(role_id)
-        context, injected = self._inject_memory(conn, row.id, actor_id, role_id, now)
+        context, injected = injected_memory or self._inject_memory(
+            conn, row.id, actor_id, role_id, now
+        )
         children = []
         if role_type is RoleType.OMEGA and row.child_count:
             children = [

@@ -17,7 +17,9 @@ from ..store.database import Database
 from ..store.instances import InstanceRow, InteractionRow, RoleRow
 
 # Gates evaluated in Python at checkout; PASS_THRU always passes and CERBERUS is a query.
-EVALUATED_GATES = frozenset({GuardianType.CRITERIA_GATE, GuardianType.TTL_CHECK, GuardianType.COMPOSITE})
+EVALUATED_GATES = frozenset(
+    {GuardianType.CRITERIA_GATE, GuardianType.TTL_CHECK, GuardianType.COMPOSITE}
+)
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,7 @@ class Topology:
         """OMEGA's CERBERUS-guarded inbound interaction, where decomposed parents wait."""
         omega = self.role_of_type(RoleType.OMEGA)
         inbound = self.inbound(omega.id)
-        guarded = [
-            c for c in inbound if any(g.type is GuardianType.CERBERUS for g in c.guardians)
-        ]
+        guarded = [c for c in inbound if any(g.type is GuardianType.CERBERUS for g in c.guardians)]
         return self.interaction_ids[(guarded or inbound)[0].interaction]
 
     def interaction_name(self, interaction_id: uuid.UUID | None) -> str | None:

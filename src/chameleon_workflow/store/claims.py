@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,18 +47,43 @@ WITH c AS (
     from_interaction_id, to_interaction_id, from_status, to_status, at, details)
   SELECT id, instance_id, :actor, :role, 'checkout', current_interaction_id,
     current_interaction_id, status, 'ACTIVE', :now, CAST(:details AS jsonb) FROM l
-)
+){memory}
 SELECT l.*, (
   SELECT jsonb_object_agg(a.key, a.value) FROM (
     SELECT DISTINCT ON (key) key, value FROM uow_attributes
     WHERE uow_id = l.id ORDER BY key, version DESC) a
-) AS attributes
-FROM l
+) AS attributes,
+  (SELECT jsonb_object_agg(key, value) FROM e) AS context, picked.ids, picked.versions
+FROM l, picked
 """
+
+# The memory part of a checkout (shared by the one-statement claim and the gated path):
+# the visible memories, personal overriding global key by key, the access stamp (at most
+# once a minute per memory) and the audit row.
+_MEMORY_CTES = """
+, v AS (
+  SELECT id, scope, key, value, version, last_accessed_at FROM memories
+  WHERE role_id = :role AND NOT is_toxic
+    AND (scope = 'GLOBAL' OR (scope = 'ACTOR' AND actor_id = :actor))
+    AND EXISTS (SELECT 1 FROM {uow})
+), e AS (
+  SELECT DISTINCT ON (key) id, key, value, version FROM v
+  ORDER BY key, (scope = 'ACTOR') DESC
+), picked AS (
+  SELECT array_agg(id ORDER BY key) AS ids, array_agg(version ORDER BY key) AS versions FROM e
+), t AS (
+  UPDATE memories m SET last_accessed_at = :now FROM v
+  WHERE m.id = v.id AND (v.last_accessed_at IS NULL OR v.last_accessed_at < :touch_before)
+), i AS (
+  INSERT INTO memory_injections (uow_id, actor_id, role_id, injected_at, memory_ids, versions)
+  SELECT {uow}.id, :actor, :role, :now, ids, versions FROM picked, {uow} WHERE ids IS NOT NULL
+)"""
 
 
 def _claim_statement(cerberus: bool) -> Any:
-    sql = _CLAIM_PG.format(filter=_CERBERUS if cerberus else _NOT_PARKED)
+    sql = _CLAIM_PG.format(
+        filter=_CERBERUS if cerberus else _NOT_PARKED, memory=_MEMORY_CTES.format(uow="l")
+    )
     return text(sql).bindparams(bindparam("ix", expanding=True), bindparam("st", expanding=True))
 
 
@@ -74,11 +100,13 @@ def claim_pg(
     cerberus: bool,
     lease_id: uuid.UUID,
     now: datetime,
-) -> tuple[Row[Any], dict[str, Any]] | None:
+    touch_before: datetime,
+) -> Claimed | None:
     """Lease the oldest eligible UOW to an assigned actor in one statement (PostgreSQL).
 
-    Returns the UOW as it was before the lease (its status is the previous one) and its
-    latest attributes, or None when there is no work or the actor is not assigned.
+    The statement also injects the role's memory. Returns the UOW as it was before the
+    lease (its status is the previous one), its latest attributes and the memory, or None
+    when there is no work or the actor is not assigned.
     """
     row = conn.execute(
         _CLAIM[cerberus],
@@ -89,12 +117,26 @@ def claim_pg(
             "role": role_id,
             "lease": lease_id,
             "now": now,
+            "touch_before": touch_before,
             "details": json.dumps({"lease_id": str(lease_id)}),
         },
     ).first()
     if row is None:
         return None
-    return row, dict(row.attributes or {})
+    return Claimed(row, dict(row.attributes or {}), dict(row.context or {}), _injected(row))
+
+
+@dataclass(frozen=True)
+class Claimed:
+    row: Row[Any]
+    attributes: dict[str, Any]
+    context: dict[str, Any]
+    injected: list[dict[str, Any]]
+
+
+def _injected(row: Row[Any]) -> list[dict[str, Any]]:
+    pairs = zip(row.ids or (), row.versions or (), strict=True)
+    return [{"memory_id": str(i), "version": v} for i, v in pairs]
 
 
 _HELD_PG = text("""
@@ -125,28 +167,12 @@ def lock_with_attributes(
 ACTIVE = UowStatus.ACTIVE.value
 
 
-# Memory injection in one statement: the visible memories, personal overriding global key by
-# key, the access stamp (at most once a minute per memory) and the audit row.
-_INJECT_PG = text("""
-WITH v AS (
-  SELECT id, scope, key, value, version, last_accessed_at FROM memories
-  WHERE role_id = :role AND NOT is_toxic
-    AND (scope = 'GLOBAL' OR (scope = 'ACTOR' AND actor_id = :actor))
-), e AS (
-  SELECT DISTINCT ON (key) id, key, value, version FROM v
-  ORDER BY key, (scope = 'ACTOR') DESC
-), picked AS (
-  SELECT array_agg(id ORDER BY key) AS ids, array_agg(version ORDER BY key) AS versions FROM e
-), t AS (
-  UPDATE memories m SET last_accessed_at = :now FROM v
-  WHERE m.id = v.id AND (v.last_accessed_at IS NULL OR v.last_accessed_at < :touch_before)
-), i AS (
-  INSERT INTO memory_injections (uow_id, actor_id, role_id, injected_at, memory_ids, versions)
-  SELECT :uow, :actor, :role, :now, ids, versions FROM picked WHERE ids IS NOT NULL
+_INJECT_PG = text(
+    "WITH u AS (SELECT CAST(:uow AS uuid) AS id)"
+    + _MEMORY_CTES.format(uow="u")
+    + "\nSELECT (SELECT jsonb_object_agg(key, value) FROM e) AS context, picked.ids,"
+    + " picked.versions FROM picked"
 )
-SELECT (SELECT jsonb_object_agg(key, value) FROM e) AS context, picked.ids, picked.versions
-FROM picked
-""")
 
 
 def inject_memory_pg(
@@ -161,6 +187,4 @@ def inject_memory_pg(
     """Merged memory context and the injected entries, recorded and stamped (PostgreSQL)."""
     params = {"uow": uow_id, "actor": actor_id, "role": role_id, "now": now}
     row = conn.execute(_INJECT_PG, params | {"touch_before": touch_before}).one()
-    pairs = zip(row.ids or (), row.versions or (), strict=True)
-    injected = [{"memory_id": str(i), "version": v} for i, v in pairs]
-    return dict(row.context or {}), injected
+    return dict(row.context or {}), _injected(row)

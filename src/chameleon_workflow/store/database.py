@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-
 READ_ONLY = "chameleon_read_only"
 
 
@@ -32,6 +31,13 @@ class Database:
     def begin(self) -> Iterator[Connection]:
         """One transaction: committed when the block exits normally, rolled back otherwise."""
         with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection where each statement commits on its own (for one-statement writes)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @contextmanager

@@ -209,9 +209,7 @@ def injections_of_uow(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
 def uows_influenced_by(conn: Connection, memory_id: uuid.UUID, limit: int = 500) -> list[Row[Any]]:
     """Injection rows whose memory ids include the memory."""
     if conn.dialect.name == "postgresql":
-        stmt = select(MI).where(
-            type_coerce(MI.c.memory_ids, ARRAY(Uuid())).contains([memory_id])
-        )
+        stmt = select(MI).where(type_coerce(MI.c.memory_ids, ARRAY(Uuid())).contains([memory_id]))
     else:
         each = func.json_each(MI.c.memory_ids).table_valued("value").alias("e")
         stmt = select(MI).where(

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, literal, literal_column
-from sqlalchemy import select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    any_,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+)
 
 from ..tables import Memory, MemoryArchive
+from .moves import locked_ids
 
-M = Memory.__table__
-MA = MemoryArchive.__table__
+M = cast(Table, Memory.__table__)
+MA = cast(Table, MemoryArchive.__table__)
 COLUMNS = [c.name for c in M.columns]
 
 
@@ -37,8 +48,8 @@ def delete_batch(conn: Connection, cond: ColumnElement[bool], limit: int) -> int
     """Delete at most ``limit`` matching memories in one conditional statement."""
     if conn.dialect.name == "postgresql":
         picked = _picked_pg(cond, limit)
-        return conn.execute(delete(M).where(M.c.id == picked.c.id, cond)).rowcount
-    rowid = literal_column("memories.rowid")
+        return conn.execute(delete(M).where(M.c.id == any_(picked), cond)).rowcount
+    rowid: ColumnElement[int] = literal_column("memories.rowid")
     picked_rows = select(rowid).where(cond).limit(limit)
     return conn.execute(delete(M).where(rowid.in_(picked_rows), cond)).rowcount
 
@@ -49,7 +60,7 @@ def archive_batch(conn: Connection, cond: ColumnElement[bool], limit: int, now: 
         picked = _picked_pg(cond, limit)
         gone = (
             delete(M)
-            .where(M.c.id == picked.c.id, cond)
+            .where(M.c.id == any_(picked), cond)
             .returning(*(M.c[c] for c in COLUMNS))
             .cte("gone")
         )
@@ -57,10 +68,10 @@ def archive_batch(conn: Connection, cond: ColumnElement[bool], limit: int, now: 
             [*COLUMNS, "archived_at"],
             select(*(gone.c[c] for c in COLUMNS), literal(now, MA.c.archived_at.type)),
         )
-        return conn.execute(stmt).rowcount
+        return len(conn.execute(stmt.returning(MA.c.id)).all())
     # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), so the copy and the
     # delete below see the same rows; the delete re-checks the condition all the same.
-    rowid = literal_column("memories.rowid")
+    rowid: ColumnElement[int] = literal_column("memories.rowid")
     picked_rows = select(rowid).where(cond).order_by(rowid).limit(limit)
     copied = conn.execute(
         insert(MA).from_select(
@@ -77,12 +88,7 @@ def archive_batch(conn: Connection, cond: ColumnElement[bool], limit: int, now: 
 
 
 def _picked_pg(cond: ColumnElement[bool], limit: int) -> Any:
-    # Rows a checkout is touching right now are skipped, so decay never waits on work.
-    return (
-        select(M.c.id)
-        .where(cond)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("picked")
-        .prefix_with("MATERIALIZED")
-    )
+    # Rows a checkout is touching right now are skipped, so decay never waits on work. In
+    # index order, each batch starts where the last one ended instead of scanning past the
+    # dead rows that earlier batches left at the start of the table.
+    return locked_ids(M.c.id, cond, (M.c.last_accessed_at,), limit)

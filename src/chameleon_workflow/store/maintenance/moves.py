@@ -1,25 +1,32 @@
 """Moving a batch of UOWs in one conditional statement, with a log row for each.
 
-PostgreSQL: one statement (a ``FOR UPDATE SKIP LOCKED`` pick, the conditional ``UPDATE``
-and the ``INSERT`` of the log rows as data-modifying CTEs). SQLite: the conditional
-``UPDATE ... RETURNING`` then one bulk ``INSERT`` of the log rows, both inside the
-transaction's ``BEGIN IMMEDIATE`` write lock.
+PostgreSQL: one statement — the ids picked and locked with ``FOR UPDATE SKIP LOCKED``, the
+``UPDATE`` that re-checks the condition, and the ``INSERT`` of the log rows from its
+``RETURNING`` (a data-modifying CTE). SQLite: the conditional ``UPDATE ... RETURNING`` then
+one ``INSERT ... SELECT`` of the log rows for exactly the rows returned, both under the
+transaction's ``BEGIN IMMEDIATE`` write lock. ``RETURNING`` sees only the new row, so the
+interaction a UOW came from travels in the failure record the statement writes.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from typing import cast as typing_cast
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
     String,
+    Table,
+    Uuid,
+    any_,
     case,
     cast,
     func,
@@ -30,14 +37,15 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ...domain.enums import UowStatus
 from ..tables import Instance, InteractionLog, Uow
 from ..types import UtcDateTime
 
-U = Uow.__table__
-L = InteractionLog.__table__
-I = Instance.__table__  # noqa: E741
+U = typing_cast(Table, Uow.__table__)
+L = typing_cast(Table, InteractionLog.__table__)
+I = typing_cast(Table, Instance.__table__)  # noqa: E741
 
 LOG_COLUMNS = [
     "uow_id", "instance_id", "actor_id", "role_id", "event", "from_interaction_id",
@@ -55,12 +63,20 @@ class BatchMove:
     from_status: UowStatus
     now: datetime
     limit: int
+    order_by: tuple[Any, ...] = ()  # the order of an index the condition can use
 
 
 @dataclass(frozen=True)
 class Moved:
     count: int
     parent_ids: list[uuid.UUID]
+    by_status: dict[str, int]
+
+    @classmethod
+    def of(cls, rows: Sequence[Any]) -> Moved:
+        """From rows of (parent_id, status), one per UOW moved."""
+        parents = sorted({r.parent_id for r in rows if r.parent_id is not None})
+        return cls(len(rows), parents, dict(Counter(r.status for r in rows)))
 
 
 def move_batch(conn: Connection, batch: BatchMove) -> Moved:
@@ -70,50 +86,73 @@ def move_batch(conn: Connection, batch: BatchMove) -> Moved:
     return _move_batch_returning(conn, batch)
 
 
-def _move_batch_pg(conn: Connection, b: BatchMove) -> Moved:
-    picked = (
-        select(U.c.id, U.c.current_interaction_id.label("from_ix"))
-        .where(b.condition)
-        .limit(b.limit)
+def locked_ids(id_column: Any, condition: Any, order_by: Sequence[Any], limit: int) -> Any:
+    """PostgreSQL: an array of up to ``limit`` matching ids, locked, skipping locked rows.
+
+    As an uncorrelated scalar subquery it runs once (an InitPlan), so the rows it locked
+    are the rows the enclosing statement gets, and finds through the primary key.
+    """
+    locked = (
+        select(id_column)
+        .where(condition)
+        .order_by(*order_by)
+        .limit(limit)
         .with_for_update(skip_locked=True)
-        .cte("picked")
-        .prefix_with("MATERIALIZED")  # evaluated once: the rows locked are the rows moved
+        .subquery("locked")
     )
+    return cast(select(func.array_agg(locked.c[id_column.name])).scalar_subquery(), ARRAY(Uuid()))
+
+
+def _move_batch_pg(conn: Connection, b: BatchMove) -> Moved:
+    picked = locked_ids(U.c.id, b.condition, b.order_by, b.limit)
     moved = (
         update(U)
-        .where(U.c.id == picked.c.id, b.condition)
+        .where(U.c.id == any_(picked), b.condition)
         .values(dict(b.values))
         .returning(
-            U.c.id, U.c.instance_id, U.c.parent_id, U.c.current_role_id, U.c.status,
-            U.c.current_interaction_id, U.c.failure, picked.c.from_ix,
-        )  # fmt: skip
+            U.c.id,
+            U.c.instance_id,
+            U.c.parent_id,
+            U.c.current_role_id,
+            U.c.status,
+            U.c.current_interaction_id,
+            U.c.failure,
+        )
         .cte("moved")
     )
+    origin = cast(moved.c.failure["from_interaction_id"].as_string(), Uuid())
     logged = insert(L).from_select(
         LOG_COLUMNS,
         select(
-            moved.c.id, moved.c.instance_id, null(), moved.c.current_role_id,
-            literal(b.event, String()), moved.c.from_ix, moved.c.current_interaction_id,
-            literal(b.from_status.value, String()), moved.c.status,
-            literal(b.now, L.c.at.type), moved.c.failure,
-        ),  # fmt: skip
+            moved.c.id,
+            moved.c.instance_id,
+            null(),
+            moved.c.current_role_id,
+            literal(b.event, String()),
+            origin,
+            moved.c.current_interaction_id,
+            literal(b.from_status.value, String()),
+            moved.c.status,
+            literal(b.now, L.c.at.type),
+            moved.c.failure,
+        ),
     )
-    rows = conn.execute(select(moved.c.parent_id).add_cte(logged.cte("logged"))).all()
-    return Moved(len(rows), sorted({r.parent_id for r in rows if r.parent_id is not None}))
+    rows = conn.execute(
+        select(moved.c.parent_id, moved.c.status).add_cte(logged.cte("logged"))
+    ).all()
+    return Moved.of(rows)
 
 
 def _move_batch_returning(conn: Connection, b: BatchMove) -> Moved:
-    # SQLite: the write lock taken by BEGIN IMMEDIATE is held from the UPDATE to the log
-    # INSERT, and the INSERT reads exactly the rows the UPDATE returned (by rowid).
-    # RETURNING sees only the new row, so the old interaction travels in the failure
-    # record the statement writes (``from_interaction_id``).
-    rowid = literal_column("uows.rowid")
+    # The write lock taken by BEGIN IMMEDIATE is held from the UPDATE to the log INSERT,
+    # which reads exactly the rows the UPDATE returned (by rowid).
+    rowid: ColumnElement[int] = literal_column("uows.rowid")
     picked = select(rowid).where(b.condition).limit(b.limit)
     rows = conn.execute(
         update(U)
         .where(rowid.in_(picked), b.condition)
         .values(dict(b.values))
-        .returning(rowid, U.c.parent_id)
+        .returning(rowid, U.c.parent_id, U.c.status)
     ).all()
     if rows:
         ids = literal(json.dumps([r[0] for r in rows]), String())
@@ -123,14 +162,31 @@ def _move_batch_returning(conn: Connection, b: BatchMove) -> Moved:
             insert(L).from_select(
                 LOG_COLUMNS,
                 select(
-                    U.c.id, U.c.instance_id, null(), U.c.current_role_id,
-                    literal(b.event, String()), origin, U.c.current_interaction_id,
-                    literal(b.from_status.value, String()), U.c.status,
-                    literal(b.now, L.c.at.type), U.c.failure,
+                    U.c.id,
+                    U.c.instance_id,
+                    null(),
+                    U.c.current_role_id,
+                    literal(b.event, String()),
+                    origin,
+                    U.c.current_interaction_id,
+                    literal(b.from_status.value, String()),
+                    U.c.status,
+                    literal(b.now, L.c.at.type),
+                    U.c.failure,
                 ).where(rowid.in_(moved)),
             ),  # fmt: skip
         )
-    return Moved(len(rows), sorted({r.parent_id for r in rows if r.parent_id is not None}))
+    return Moved.of(rows)
+
+
+# Far enough back that no row is older, near enough for date arithmetic to stay in range
+# (a workflow may set any positive number of seconds).
+LONGEST_SECONDS = 1000 * 365 * 86_400
+
+
+def cutoff(now: datetime, seconds: int) -> datetime:
+    """``now`` minus ``seconds``, however large ``seconds`` is."""
+    return now - timedelta(seconds=min(seconds, LONGEST_SECONDS))
 
 
 # --- portable SQL pieces ------------------------------------------------------------------
@@ -148,12 +204,10 @@ def before(column: Any, cutoffs: Mapping[int, datetime], seconds: Any) -> Column
     SQL and a single possible value keeps the comparison index-friendly.
     """
     if len(cutoffs) == 1:
-        return column < next(iter(cutoffs.values()))  # type: ignore[no-any-return]
-    by_value = case(
-        *((seconds == s, literal(c, UtcDateTime())) for s, c in cutoffs.items())
-    )
+        return column < next(iter(cutoffs.values()))
+    by_value = case(*((seconds == s, literal(c, UtcDateTime())) for s, c in cutoffs.items()))
     latest = max(cutoffs.values())
-    return (column < latest) & (column < by_value)  # type: ignore[no-any-return]
+    return (column < latest) & (column < by_value)
 
 
 def json_object(conn: Connection, pairs: Mapping[str, Any]) -> Any:
@@ -171,7 +225,7 @@ def uuid_text(conn: Connection, column: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return cast(column, String())
     parts = [func.substr(column, start, length) for start, length in _UUID_PARTS]
-    text = parts[0]
+    text: Any = parts[0]
     for part in parts[1:]:
         text = text + "-" + part
     return text
@@ -190,8 +244,8 @@ def time_text(conn: Connection, column: Any) -> Any:
 
 
 def seconds_between(conn: Connection, now: datetime, column: Any) -> Any:
-    """Whole seconds from ``column`` to ``now``."""
+    """Seconds from ``column`` to ``now``, rounded to a whole number."""
     bound = literal(now, UtcDateTime())
     if conn.dialect.name == "postgresql":
-        return cast(func.extract("epoch", bound - column), Integer())
-    return cast((func.julianday(bound) - func.julianday(column)) * 86400, Integer())
+        return cast(func.round(func.extract("epoch", bound - column)), Integer())
+    return cast(func.round((func.julianday(bound) - func.julianday(column)) * 86400), Integer())

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, String, and_, func, literal, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    Table,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
 
 from ...domain.enums import UowStatus
 from ..tables import Instance, Interaction, Uow
-from .moves import BatchMove, Moved, chronos_of_instance, json_object, move_batch
-from .moves import seconds_between, time_text, uuid_text
+from .moves import (
+    BatchMove,
+    Moved,
+    chronos_of_instance,
+    cutoff,
+    json_object,
+    move_batch,
+    seconds_between,
+    uuid_text,
+)
 
-U = Uow.__table__
-X = Interaction.__table__
-I = Instance.__table__  # noqa: E741
+U = cast(Table, Uow.__table__)
+X = cast(Table, Interaction.__table__)
+I = cast(Table, Instance.__table__)  # noqa: E741
 
 
 def limits(conn: Connection) -> frozenset[int]:
@@ -56,7 +75,7 @@ def is_stale(limits_in_force: frozenset[int], now: datetime) -> ColumnElement[bo
     waited_too_long = [
         and_(
             U.c.current_interaction_id.in_(_watched(s)),
-            U.c.entered_at < now - timedelta(seconds=s),
+            U.c.entered_at < cutoff(now, s),
         )
         for s in sorted(limits_in_force)
     ]
@@ -82,9 +101,7 @@ def move_batch_to_chronos(
             "kind": literal("stale_token", String()),
             "limit": limit_of_uow(),
             "waited": seconds_between(conn, now, U.c.entered_at),
-            "entered_at": time_text(conn, U.c.entered_at),
             "from_interaction_id": uuid_text(conn, U.c.current_interaction_id),
-            "at": literal(now.isoformat(), String()),
         },
     )
     values = {
@@ -95,8 +112,9 @@ def move_batch_to_chronos(
         "updated_at": now,
     }
     batch = BatchMove(
-        is_stale(limits_in_force, now), values, "stale_token", UowStatus.PENDING, now, limit
-    )
+        is_stale(limits_in_force, now), values, "stale_token", UowStatus.PENDING, now, limit,
+        order_by=(U.c.current_interaction_id, U.c.status, U.c.entered_at),
+    )  # fmt: skip
     return move_batch(conn, batch)
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     Row,
     String,
+    Table,
     and_,
     case,
     false,
@@ -24,12 +25,21 @@ from sqlalchemy import (
 
 from ...domain.enums import UowStatus, ZombiePolicy
 from ..tables import Instance, Role, Uow
-from .moves import BatchMove, Moved, before, chronos_of_instance, json_object, move_batch
-from .moves import time_text, uuid_text
+from .moves import (
+    BatchMove,
+    Moved,
+    before,
+    chronos_of_instance,
+    cutoff,
+    json_object,
+    move_batch,
+    time_text,
+    uuid_text,
+)
 
-U = Uow.__table__
-R = Role.__table__
-I = Instance.__table__  # noqa: E741
+U = cast(Table, Uow.__table__)
+R = cast(Table, Role.__table__)
+I = cast(Table, Instance.__table__)  # noqa: E741
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,9 @@ def timeout_of(p: ZombiePlan) -> Any:
 
 def is_zombie(p: ZombiePlan, now: datetime) -> ColumnElement[bool]:
     """ACTIVE and silent for longer than its effective timeout (no heartbeat: lease time)."""
-    cutoffs = {s: now - timedelta(seconds=s) for s in sorted(p.timeouts)}
+    cutoffs = {s: cutoff(now, s) for s in sorted(p.timeouts)}
     seconds = timeout_of(p)
-    silent_since = func.coalesce(U.c.leased_at, U.c.entered_at)
+    silent_since = func.coalesce(U.c.leased_at, U.c.entered_at)  # only without a heartbeat
     return and_(
         U.c.status == UowStatus.ACTIVE.value,
         or_(
@@ -105,6 +115,11 @@ def is_zombie(p: ZombiePlan, now: datetime) -> ColumnElement[bool]:
             and_(U.c.last_heartbeat.is_(None), before(silent_since, cutoffs, seconds)),
         ),
     )
+
+
+def _last_seen() -> Any:
+    """The last sign of life: the heartbeat, else the lease time."""
+    return func.coalesce(U.c.last_heartbeat, U.c.leased_at, U.c.entered_at)
 
 
 def _requeues(p: ZombiePlan) -> ColumnElement[bool]:
@@ -125,15 +140,10 @@ def reclaim_batch(conn: Connection, p: ZombiePlan, now: datetime, limit: int) ->
         conn,
         {
             "kind": literal("zombie", String()),
-            "policy": case((requeue, ZombiePolicy.REQUEUE.value), else_=ZombiePolicy.FAIL.value),
             "timeout_seconds": timeout_of(p),
-            "last_heartbeat": time_text(conn, U.c.last_heartbeat),
-            "leased_at": time_text(conn, U.c.leased_at),
+            "last_seen": time_text(conn, _last_seen()),
             "lease_holder_id": uuid_text(conn, U.c.lease_holder_id),
-            "role_id": uuid_text(conn, U.c.current_role_id),
             "from_interaction_id": uuid_text(conn, U.c.current_interaction_id),
-            "reclaim_count": U.c.reclaim_count + 1,
-            "at": literal(now.isoformat(), String()),
         },
     )
     values = {
@@ -148,7 +158,10 @@ def reclaim_batch(conn: Connection, p: ZombiePlan, now: datetime, limit: int) ->
         "entered_at": now,
         "updated_at": now,
     }
-    batch = BatchMove(is_zombie(p, now), values, "reclaim", UowStatus.ACTIVE, now, limit)
+    batch = BatchMove(
+        is_zombie(p, now), values, "reclaim", UowStatus.ACTIVE, now, limit,
+        order_by=(U.c.status, U.c.last_heartbeat),
+    )  # fmt: skip
     return move_batch(conn, batch)
 
 
@@ -157,14 +170,22 @@ def candidates(conn: Connection, p: ZombiePlan, now: datetime, limit: int) -> li
     requeue = _requeues(p)
     stmt = (
         select(
-            U.c.id, U.c.instance_id, U.c.parent_id, U.c.current_role_id,
-            U.c.current_interaction_id, U.c.lease_holder_id, U.c.leased_at, U.c.last_heartbeat,
-            U.c.reclaim_count, timeout_of(p).label("timeout_seconds"),
-            case((requeue, ZombiePolicy.REQUEUE.value), else_=ZombiePolicy.FAIL.value)
-            .label("policy"),
+            U.c.id,
+            U.c.instance_id,
+            U.c.parent_id,
+            U.c.current_role_id,
+            U.c.current_interaction_id,
+            U.c.lease_holder_id,
+            U.c.leased_at,
+            U.c.last_heartbeat,
+            U.c.reclaim_count,
+            timeout_of(p).label("timeout_seconds"),
+            case((requeue, ZombiePolicy.REQUEUE.value), else_=ZombiePolicy.FAIL.value).label(
+                "policy"
+            ),
         )  # fmt: skip
         .where(is_zombie(p, now))
-        .order_by(func.coalesce(U.c.last_heartbeat, U.c.leased_at, U.c.entered_at), U.c.id)
+        .order_by(_last_seen(), U.c.id)
         .limit(limit)
     )
     return list(conn.execute(stmt))

@@ -1,0 +1,170 @@
+"""Operators' commands (for cron too): the background services, toxic marks, the run history.
+
+Exit codes: 0 done; 1 the operation failed (unknown memory or instance, a failed run);
+2 bad input (a missing, zero, negative or non-integer count, a malformed id, a blank reason).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from .domain.enums import Trigger
+from .domain.errors import ChameleonError, InvalidInput
+from .engine.core import Engine
+from .engine.maintenance import JOBS, RunOutcome
+from .settings import Settings
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+zombies_app = typer.Typer(no_args_is_help=True, help="Zombie protocol: reclaim silent leases.")
+stale_app = typer.Typer(no_args_is_help=True, help="Stale token protocol: overdue work to Chronos.")
+memory_app = typer.Typer(no_args_is_help=True, help="Memory decay and the toxic knowledge filter.")
+maintenance_app = typer.Typer(no_args_is_help=True, help="The record of maintenance runs.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(zombies_app, name="zombies")
+    app.add_typer(stale_app, name="stale-tokens")
+    app.add_typer(memory_app, name="memory")
+    app.add_typer(maintenance_app, name="maintenance")
+
+
+Count = Annotated[int | None, typer.Option(min=1, help="A positive integer.")]
+BatchSize = Annotated[int | None, typer.Option(min=1, help="Rows per transaction.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Report what would change; change nothing.")
+]
+Reason = Annotated[str, typer.Option(help="Why (required, recorded in the audit).")]
+By = Annotated[str | None, typer.Option(help="Who is acting (default: cli:$USER).")]
+
+
+@contextmanager
+def _engine() -> Iterator[Engine]:
+    engine = Engine(Settings())
+    try:
+        yield engine
+    except InvalidInput as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    except ChameleonError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(EXIT_FAILED) from exc
+    finally:
+        engine.close()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def _echo(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=_plain))
+
+
+def _by(by: str | None) -> str:
+    return by or f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'operator'}"
+
+
+def _report(run: RunOutcome, key: str, count_name: str) -> None:
+    _echo({"success": True, key: run.counts.get(count_name, 0), **dataclasses.asdict(run)})
+
+
+@zombies_app.command("sweep")
+def zombies_sweep(
+    timeout: Count = None, dry_run: DryRun = False, batch_size: BatchSize = None
+) -> None:
+    """Reclaim ACTIVE work whose heartbeat is older than the timeout (default 300 s)."""
+    with _engine() as engine:
+        run = engine.maintenance.zombie_sweep(
+            timeout, dry_run=dry_run, batch_size=batch_size, trigger=Trigger.CLI
+        )
+    _report(run, "zombies_reclaimed", "reclaimed")
+
+
+@zombies_app.command("list")
+def zombies_list(
+    timeout: Count = None, limit: Annotated[int, typer.Option(min=1, max=1000)] = 100
+) -> None:
+    """List the current zombies (longest silent first); changes nothing."""
+    with _engine() as engine:
+        _echo(engine.maintenance.zombie_candidates(timeout, limit=limit))
+
+
+@stale_app.command("sweep")
+def stale_tokens_sweep(dry_run: DryRun = False, batch_size: BatchSize = None) -> None:
+    """Move work left PENDING past its interaction's limit to Chronos."""
+    with _engine() as engine:
+        run = engine.maintenance.stale_token_sweep(
+            dry_run=dry_run, batch_size=batch_size, trigger=Trigger.CLI
+        )
+    _report(run, "tokens_moved", "moved")
+
+
+@memory_app.command("decay")
+def memory_decay(
+    retention_days: Count = None,
+    dry_run: DryRun = False,
+    archive: Annotated[bool, typer.Option("--archive", help="Move to memory_archive.")] = False,
+    instance: Annotated[uuid.UUID | None, typer.Option(help="Only this instance.")] = None,
+    batch_size: BatchSize = None,
+) -> None:
+    """Delete (or archive) memories not injected within the retention period (default 90 days)."""
+    with _engine() as engine:
+        run = engine.maintenance.memory_decay(
+            retention_days, dry_run=dry_run, archive=archive, instance_id=instance,
+            batch_size=batch_size, trigger=Trigger.CLI,
+        )  # fmt: skip
+    _report(run, "memories_deleted", "deleted")
+
+
+@memory_app.command("mark-toxic")
+def mark_toxic(memory_id: uuid.UUID, reason: Reason, by: By = None) -> None:
+    """Mark a memory toxic: it is never injected again."""
+    with _engine() as engine:
+        change = engine.toxic.mark(memory_id, reason, by=_by(by))
+    what = "marked as toxic" if change.changed else "was already marked as toxic"
+    _echo({"success": True, "changed": change.changed, "message": f"Memory {memory_id} {what}."})
+
+
+@memory_app.command("unmark-toxic")
+def unmark_toxic(memory_id: uuid.UUID, reason: Reason, by: By = None) -> None:
+    """Clear a memory's toxic mark."""
+    with _engine() as engine:
+        change = engine.toxic.unmark(memory_id, reason, by=_by(by))
+    what = "is no longer marked as toxic" if change.changed else "was not marked as toxic"
+    _echo({"success": True, "changed": change.changed, "message": f"Memory {memory_id} {what}."})
+
+
+@maintenance_app.command("runs")
+def maintenance_runs(
+    job: Annotated[str | None, typer.Option(help=f"One of: {', '.join(JOBS)}.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recorded runs of the background services, newest first."""
+    with _engine() as engine:
+        rows = engine.maintenance.runs(job=job, limit=limit)
+    if as_json:
+        _echo(rows)
+        return
+    for r in rows:
+        finished = r["finished_at"].isoformat() if r["finished_at"] else "running"
+        outcome = f"error: {r['error']}" if r["error"] else json.dumps(r["counts"])
+        typer.echo(
+            f"{r['id']}\t{r['job']}\t{r['trigger']}\t{r['started_at'].isoformat()}\t"
+            f"{finished}\t{r['replica']}\t{outcome}"
+        )

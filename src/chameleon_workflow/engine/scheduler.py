@@ -1,0 +1,191 @@
+"""Runs the background services on a schedule inside the server, one replica per job.
+
+Each job has a leader lease in the database. Every tick, each replica takes or renews the
+lease of every job; only the holder runs the job when it is due. A replica that stops
+releases its leases, so another takes over at its next tick; one that dies stops renewing,
+and another takes over once the lease has expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..domain.enums import Trigger
+from ..settings import Settings
+from ..store import leader
+from .maintenance import MEMORY_DECAY, STALE_TOKEN_SWEEP, ZOMBIE_SWEEP, MaintenanceService
+
+logger = logging.getLogger(__name__)
+
+# A daily job whose scheduled run failed is retried at most this often.
+DAILY_RETRY_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[threading.Event], object]
+    interval_seconds: float | None = None  # an interval job ...
+    daily_at: tuple[int, int] | None = None  # ... or a daily one at (hour, minute) UTC
+
+    @property
+    def min_gap_seconds(self) -> float:
+        return self.interval_seconds if self.interval_seconds else DAILY_RETRY_SECONDS
+
+
+def latest_slot(now: datetime, hour: int, minute: int) -> datetime:
+    """The most recent daily slot at ``hour:minute`` UTC not after ``now``."""
+    slot = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return slot if slot <= now else slot - timedelta(days=1)
+
+
+def jobs_for(maintenance: MaintenanceService, settings: Settings) -> list[Job]:
+    def zombies(cancel: threading.Event) -> object:
+        return maintenance.zombie_sweep(
+            settings.zombie_timeout_seconds, trigger=Trigger.SCHEDULE, cancel=cancel
+        )
+
+    def stale_tokens(cancel: threading.Event) -> object:
+        return maintenance.stale_token_sweep(trigger=Trigger.SCHEDULE, cancel=cancel)
+
+    def memory_decay(cancel: threading.Event) -> object:
+        return maintenance.memory_decay(
+            settings.memory_retention_days, trigger=Trigger.SCHEDULE, cancel=cancel
+        )
+
+    daily = (settings.memory_decay_hour_utc, settings.memory_decay_minute_utc)
+    return [
+        Job(ZOMBIE_SWEEP, zombies, interval_seconds=settings.zombie_interval_seconds),
+        Job(
+            STALE_TOKEN_SWEEP, stale_tokens, interval_seconds=settings.stale_token_interval_seconds
+        ),
+        Job(MEMORY_DECAY, memory_decay, daily_at=daily),
+    ]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        maintenance: MaintenanceService,
+        settings: Settings,
+        *,
+        jobs: list[Job] | None = None,
+        tick_seconds: float | None = None,
+    ) -> None:
+        self.maintenance = maintenance
+        self.db = maintenance.db
+        self.clock = maintenance.clock
+        self.replica = maintenance.replica
+        self.lease_seconds = settings.leader_lease_seconds
+        self.tick_seconds = tick_seconds or min(self.lease_seconds / 3, 5.0)
+        self.jobs = jobs if jobs is not None else jobs_for(maintenance, settings)
+        self._leading_until: dict[str, float] = {}  # job -> time.monotonic() deadline
+        self._last_start: dict[str, float] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._cancel = threading.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._started_at = self.clock()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._started_at = self.clock()
+        self._task = asyncio.create_task(self._loop(), name="chameleon-scheduler")
+        logger.info("scheduler started", extra={"replica": self.replica})
+
+    async def stop(self, *, release_leases: bool = True) -> None:
+        """Stop ticking, let running jobs finish their current batch, release our leases.
+
+        ``release_leases=False`` leaves the leases to expire, as a crashed replica would.
+        """
+        self._cancel.set()
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        if release_leases:
+            await asyncio.to_thread(self._release_all)
+        self._leading_until.clear()
+        logger.info("scheduler stopped", extra={"replica": self.replica})
+
+    def leads(self, job: str) -> bool:
+        return time.monotonic() < self._leading_until.get(job, 0.0)
+
+    @property
+    def running(self) -> list[str]:
+        return sorted(self._running)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except Exception:
+                # The database may be briefly unreachable: leadership then lapses on its
+                # own (see leads()) and the next tick tries again. The loop must outlive it.
+                logger.exception("scheduler tick failed", extra={"replica": self.replica})
+            await asyncio.sleep(self.tick_seconds)
+
+    async def _tick(self) -> None:
+        await asyncio.to_thread(self._renew_leases)
+        for job in self.jobs:
+            if job.name in self._running or not self.leads(job.name):
+                continue
+            if await self._due(job):
+                self._running[job.name] = asyncio.create_task(self._run(job))
+
+    def _renew_leases(self) -> None:
+        for job in self.jobs:
+            asked_at = time.monotonic()
+            now = self.clock()
+            with self.db.begin() as conn:
+                ours = leader.acquire(
+                    conn, job.name, self.replica,
+                    now=now, expires_at=now + timedelta(seconds=self.lease_seconds),
+                )  # fmt: skip
+            if ours:
+                if not self.leads(job.name):
+                    logger.info("took the lead", extra={"job": job.name, "replica": self.replica})
+                self._leading_until[job.name] = asked_at + self.lease_seconds
+            else:
+                self._leading_until.pop(job.name, None)
+
+    def _release_all(self) -> None:
+        with self.db.begin() as conn:
+            for job in self.jobs:
+                leader.release(conn, job.name, self.replica)
+
+    async def _due(self, job: Job) -> bool:
+        last = self._last_start.get(job.name)
+        if last is not None and time.monotonic() - last < job.min_gap_seconds:
+            return False
+        if job.daily_at is None:
+            return True
+        slot = latest_slot(self.clock(), *job.daily_at)
+        done = await asyncio.to_thread(self.maintenance.last_scheduled_run, job.name)
+        if done is None:
+            return slot >= self._started_at  # a new database waits for its first slot
+        return bool(done < slot)
+
+    async def _run(self, job: Job) -> None:
+        self._last_start[job.name] = time.monotonic()
+        try:
+            await asyncio.to_thread(job.run, self._cancel)
+        except Exception:
+            # Whatever failed (the service records a failed run with its error, unless the
+            # database itself is down), the schedule must go on: log it and carry on.
+            logger.exception(
+                "scheduled run failed", extra={"job": job.name, "replica": self.replica}
+            )
+        finally:
+            self._running.pop(job.name, None)

@@ -1,0 +1,69 @@
+"""The record of maintenance runs: what ran, when, why, with which outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Row, Table, func, insert, select, update
+
+from ..tables import MaintenanceRun
+
+MR = cast(Table, MaintenanceRun.__table__)
+
+
+def start(
+    conn: Connection,
+    *,
+    job: str,
+    trigger: str,
+    parameters: Mapping[str, Any],
+    replica: str,
+    now: datetime,
+) -> int:
+    stmt = (
+        insert(MR)
+        .values(
+            job=job, trigger=trigger, parameters=dict(parameters), replica=replica, started_at=now
+        )
+        .returning(MR.c.id)
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def finish(
+    conn: Connection,
+    run_id: int,
+    *,
+    counts: Mapping[str, Any] | None,
+    error: str | None,
+    now: datetime,
+) -> None:
+    conn.execute(
+        update(MR)
+        .where(MR.c.id == run_id)
+        .values(counts=dict(counts) if counts is not None else None, error=error, finished_at=now)
+    )
+
+
+def recent(conn: Connection, *, job: str | None, limit: int) -> list[Row[Any]]:
+    stmt = select(MR)
+    if job is not None:
+        stmt = stmt.where(MR.c.job == job)
+    return list(conn.execute(stmt.order_by(MR.c.started_at.desc(), MR.c.id.desc()).limit(limit)))
+
+
+def get(conn: Connection, run_id: int) -> Row[Any] | None:
+    return conn.execute(select(MR).where(MR.c.id == run_id)).first()
+
+
+def last_completed(conn: Connection, job: str, *, trigger: str) -> datetime | None:
+    """When the latest run of ``job`` by ``trigger`` that finished without error started."""
+    stmt = select(func.max(MR.c.started_at)).where(
+        MR.c.job == job,
+        MR.c.trigger == trigger,
+        MR.c.finished_at.is_not(None),
+        MR.c.error.is_(None),
+    )
+    return conn.scalar(stmt)
