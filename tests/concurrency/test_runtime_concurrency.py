@@ -166,7 +166,10 @@ def _stall(conn, cursor, statement, params, context, executemany):
         print("WROTE", flush=True)
         time.sleep(60)
 
-engine.runtime.submit(uuid.UUID(uow_id), uuid.UUID(actor_id), {"half": "written"},
+# Learning a rule makes the submit a multi-statement transaction on both databases (a plain
+# submit on PostgreSQL is a single statement, atomic by itself).
+engine.runtime.submit(uuid.UUID(uow_id), uuid.UUID(actor_id),
+                      {"half": "written", "_learned_rule": {"key": "k", "value": 1}},
                       lease_id=uuid.UUID(lease_id))
 """
 
@@ -197,5 +200,6 @@ def test_a_process_killed_mid_submit_leaves_no_half_move(engine: Engine, db_url:
     )
     events = [t["event"] for t in engine.instances.history(c.uow_id)["transitions"]]
     assert events == ["genesis", "checkout"]
+    assert engine.memory.list_for_role(flow.roles["Step1"]) == []
     # The lease holder can still finish the work normally.
     assert flow.submit(c, done=True).interaction == "Q2"

@@ -18,7 +18,7 @@ from ..store import actors, claims, memory, uows
 from ..store.database import Database
 from .clock import Clock, utcnow
 from .records import log_row, metadata
-from .submit import SubmitOutcome, apply_submit
+from .submit import SubmitOutcome, apply_submit, route_in_one_statement
 from .topology import Topology, TopologyCache
 
 logger = logging.getLogger(__name__)
@@ -305,6 +305,12 @@ class Runtime:
     ) -> tuple[Row[Any], dict[str, tuple[int, Any]]]:
         """The UOW, locked, and its attributes, if ``actor_id`` holds its lease."""
         row, latest = claims.lock_with_attributes(conn, uow_id)
+        return self._check_holder(row, uow_id, actor_id, lease_id), latest
+
+    @staticmethod
+    def _check_holder(
+        row: Row[Any] | None, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None
+    ) -> Row[Any]:
         if row is None:
             raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
         if row.status != UowStatus.ACTIVE.value:
@@ -318,7 +324,7 @@ class Runtime:
                 f"actor {actor_id} does not hold the current lease on UOW {uow_id}",
                 uow_id=str(uow_id),
             )
-        return row, latest
+        return row
 
     def heartbeat(
         self, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None = None
@@ -341,12 +347,46 @@ class Runtime:
         children: list[Any] | None = None,
     ) -> SubmitOutcome:
         now = self.clock()
+        if self.db.is_postgres and not children and "_learned_rule" not in result_attributes:
+            done = self._submit_in_one_statement(
+                uow_id, actor_id, result_attributes, reasoning, lease_id, now
+            )
+            if done is not None:
+                return done
         with self.db.begin() as conn:
             row, latest = self._held(conn, uow_id, actor_id, lease_id)
             topo = self.topologies.of_instance(row.instance_id, conn)
             return apply_submit(
                 conn, topo, row, latest, actor_id, dict(result_attributes), reasoning, children, now
             )
+
+    def _submit_in_one_statement(
+        self,
+        uow_id: uuid.UUID,
+        actor_id: uuid.UUID,
+        result_attributes: Mapping[str, Any],
+        reasoning: str | None,
+        lease_id: uuid.UUID | None,
+        now: datetime,
+    ) -> SubmitOutcome | None:
+        """The common submit on PostgreSQL: read, then one fenced write; no transaction.
+
+        Returns None when this path does not apply (the transactional path then runs).
+        """
+        with self.db.autocommit() as conn:
+            row, latest = claims.lock_with_attributes(conn, uow_id, lock=False)
+            row = self._check_holder(row, uow_id, actor_id, lease_id)
+            topo = self.topologies.of_instance(row.instance_id, conn)
+            if row.parent_id is not None or topo.role_type(row.current_role_id) is RoleType.OMEGA:
+                return None
+            outcome = route_in_one_statement(
+                conn, topo, row, latest, actor_id, dict(result_attributes), reasoning, now
+            )
+            if outcome is None:  # the lease moved between the read and the write
+                row, _ = claims.lock_with_attributes(conn, uow_id, lock=False)
+                self._check_holder(row, uow_id, actor_id, row.lease_id if row else None)
+                raise LeaseLost(f"the lease on UOW {uow_id} was lost", uow_id=str(uow_id))
+            return outcome
 
     def fail(
         self,

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Row
 from ..domain.enums import MemoryScope, RoleType, Strategy, UowStatus
 from ..domain.errors import InvalidInput, InvalidState
 from ..domain.guardians import RouteDecision, choose_route
-from ..store import memory, uows
+from ..store import claims, memory, uows
 from .records import attribute_rows, check_attributes, log_row, metadata
 from .topology import Topology
 
@@ -153,33 +153,95 @@ def _destination(ctx: _Ctx, decision: RouteDecision) -> tuple[UowStatus, uuid.UU
     return UowStatus.FAILED, ctx.topo.ate_id, failure
 
 
-def _route(ctx: _Ctx, merged: dict[str, Any]) -> _Result:
+@dataclass(frozen=True)
+class _Routing:
+    status: UowStatus
+    target: uuid.UUID | None
+    failure: dict[str, Any] | None
+    reason: str
+    logs: list[dict[str, Any]]
+
+
+def _routing(ctx: _Ctx, merged: dict[str, Any]) -> _Routing:
+    """Where a plain submit goes, and the log rows that say so."""
     role_name = ctx.topo.role(ctx.role_id).name
     decision = choose_route(ctx.topo.defn, role_name, merged, metadata(ctx.row), ctx.now)
     status, target, failure = _destination(ctx, decision)
+    details = {"route": decision.reason, **({"failure": failure} if failure else {})}
+    logs = [
+        _submit_log(ctx),
+        log_row(
+            ctx.row,
+            "route" if failure is None else "routing_error",
+            ctx.now,
+            actor_id=ctx.actor_id,
+            role_id=ctx.role_id,
+            to_interaction_id=target,
+            to_status=status.value,
+            from_status=UowStatus.ACTIVE.value,
+            details=details,
+        ),
+    ]
+    return _Routing(status, target, failure, decision.reason, logs)
+
+
+def _route(ctx: _Ctx, merged: dict[str, Any]) -> _Result:
+    r = _routing(ctx, merged)
     uows.move(
         ctx.conn,
         ctx.row.id,
-        status=status,
-        interaction_id=target,
+        status=r.status,
+        interaction_id=r.target,
         now=ctx.now,
-        failure=failure,
-        logs=[
-            _submit_log(ctx),
-            log_row(
-                ctx.row,
-                "route" if failure is None else "routing_error",
-                ctx.now,
-                actor_id=ctx.actor_id,
-                role_id=ctx.role_id,
-                to_interaction_id=target,
-                to_status=status.value,
-                from_status=UowStatus.ACTIVE.value,
-                details={"route": decision.reason, **({"failure": failure} if failure else {})},
-            ),
-        ],
+        failure=r.failure,
+        logs=r.logs,
     )
-    return status, target, decision.reason, []
+    return r.status, r.target, r.reason, []
+
+
+def route_in_one_statement(
+    conn: Connection,
+    topo: Topology,
+    row: Row[Any],
+    latest: dict[str, tuple[int, Any]],
+    actor_id: uuid.UUID,
+    result: dict[str, Any],
+    reasoning: str | None,
+    now: datetime,
+) -> SubmitOutcome | None:
+    """A plain routed submit as one fenced statement (PostgreSQL, autocommit).
+
+    For work with no parent, no children and nothing learned. Returns None when the lease
+    was lost between the read and the write (nothing was written).
+    """
+    ctx = _Ctx(conn, topo, row, actor_id, row.current_role_id, reasoning, now)
+    changes = check_attributes(result, "result_attributes")
+    versions = attribute_rows(
+        row.id, changes, latest, actor_id=actor_id, reasoning=reasoning, now=now
+    )
+    r = _routing(ctx, {k: v for k, (_, v) in latest.items()} | changes)
+    applied = claims.submit_route_pg(
+        conn,
+        uow_id=row.id,
+        lease_id=row.lease_id,
+        actor_id=actor_id,
+        reasoning=reasoning,
+        versions=versions,
+        status=r.status.value,
+        interaction_id=r.target,
+        failure=r.failure,
+        logs=r.logs,
+        now=now,
+    )
+    if not applied:
+        return None
+    return SubmitOutcome(
+        uow_id=row.id,
+        status=r.status,
+        interaction=topo.interaction_name(r.target),
+        route=r.reason,
+        versions_written=len(versions),
+    )
 
 
 def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, Any]]) -> _Result:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,29 +139,84 @@ def _injected(row: Row[Any]) -> list[dict[str, Any]]:
     return [{"memory_id": str(i), "version": v} for i, v in pairs]
 
 
-_HELD_PG = text("""
+_READ_HELD = """
 SELECT u.*, (
   SELECT jsonb_object_agg(a.key, jsonb_build_array(a.version, a.value)) FROM (
     SELECT DISTINCT ON (key) key, version, value FROM uow_attributes
     WHERE uow_id = u.id ORDER BY key, version DESC) a
 ) AS latest
 FROM uows u WHERE u.id = :id
-FOR UPDATE OF u
-""")
+"""
+_HELD_PG = {False: text(_READ_HELD), True: text(_READ_HELD + "FOR UPDATE OF u")}
 
 
 def lock_with_attributes(
-    conn: Connection, uow_id: uuid.UUID
+    conn: Connection, uow_id: uuid.UUID, *, lock: bool = True
 ) -> tuple[Row[Any] | None, dict[str, tuple[int, Any]]]:
-    """The UOW row, locked for this transaction, and its latest attribute versions."""
+    """The UOW row (locked for this transaction unless told) and its latest attributes."""
     if conn.dialect.name != "postgresql":
-        row = uows.get(conn, uow_id, for_update=True)
+        row = uows.get(conn, uow_id, for_update=lock)
         return row, (uows.latest_attributes(conn, uow_id) if row is not None else {})
-    row = conn.execute(_HELD_PG, {"id": uow_id}).first()
+    row = conn.execute(_HELD_PG[lock], {"id": uow_id}).first()
     if row is None:
         return None, {}
     latest = {k: (int(v[0]), v[1]) for k, v in (row.latest or {}).items()}
     return row, latest
+
+
+# A plain submit in one statement: the update is fenced (still ACTIVE, same lease, same
+# holder), and the attribute versions and log rows are written only if it matched.
+_SUBMIT_ROUTE_PG = text("""
+WITH moved AS (
+  UPDATE uows SET status = :status, current_interaction_id = :interaction_id,
+    entered_at = :now, updated_at = :now, failure = CAST(:failure AS jsonb),
+    lease_id = NULL, lease_holder_id = NULL, leased_at = NULL, last_heartbeat = NULL
+  WHERE id = :id AND status = 'ACTIVE' AND lease_id = :lease AND lease_holder_id = :actor
+  RETURNING id
+), a AS (
+  INSERT INTO uow_attributes (uow_id, key, version, value, actor_id, reasoning, created_at)
+  SELECT moved.id, r.key, r.version, r.value, :actor, :reasoning, :now
+  FROM moved, jsonb_to_recordset(CAST(:attrs AS jsonb)) AS r(key text, version int, value jsonb)
+), g AS (
+  INSERT INTO interaction_log (uow_id, instance_id, actor_id, role_id, event,
+    from_interaction_id, to_interaction_id, from_status, to_status, at, details)
+  SELECT r.* FROM moved, jsonb_to_recordset(CAST(:logs AS jsonb)) AS r(uow_id uuid,
+    instance_id uuid, actor_id uuid, role_id uuid, event text, from_interaction_id uuid,
+    to_interaction_id uuid, from_status text, to_status text, at timestamptz, details jsonb)
+)
+SELECT count(*) FROM moved
+""")
+
+
+def submit_route_pg(
+    conn: Connection,
+    *,
+    uow_id: uuid.UUID,
+    lease_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    reasoning: str | None,
+    versions: Sequence[Mapping[str, Any]],
+    status: str,
+    interaction_id: uuid.UUID | None,
+    failure: Mapping[str, Any] | None,
+    logs: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> bool:
+    """Apply a routed submit if the lease still holds; False when it no longer does."""
+    attrs = [{"key": v["key"], "version": v["version"], "value": v["value"]} for v in versions]
+    params = {
+        "id": uow_id,
+        "lease": lease_id,
+        "actor": actor_id,
+        "reasoning": reasoning,
+        "status": status,
+        "interaction_id": interaction_id,
+        "failure": json.dumps(failure) if failure is not None else None,
+        "attrs": json.dumps(attrs),
+        "logs": uows.log_rows_json(logs),
+        "now": now,
+    }
+    return bool(conn.execute(_SUBMIT_ROUTE_PG, params).scalar())
 
 
 ACTIVE = UowStatus.ACTIVE.value

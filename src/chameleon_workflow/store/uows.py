@@ -221,9 +221,9 @@ SELECT * FROM jsonb_to_recordset(CAST(:logs AS jsonb)) AS r(uow_id uuid, instanc
 """)
 
 
-def _move_params(
-    uow_id: uuid.UUID, values: Mapping[str, Any], logs: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
+def log_rows_json(logs: Sequence[Mapping[str, Any]]) -> str:
+    """Log rows as a JSON array for ``jsonb_to_recordset`` (PostgreSQL)."""
+
     def plain(v: Any) -> Any:
         if isinstance(v, uuid.UUID):
             return str(v)
@@ -231,13 +231,19 @@ def _move_params(
             return v.isoformat()
         return v
 
+    return json.dumps([{k: plain(v) for k, v in row.items()} for row in logs])
+
+
+def _move_params(
+    uow_id: uuid.UUID, values: Mapping[str, Any], logs: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     return {
         "id": uow_id,
         "status": values["status"],
         "interaction_id": values["current_interaction_id"],
         "now": values["updated_at"],
         "failure": json.dumps(values["failure"]) if values["failure"] is not None else None,
-        "logs": json.dumps([{k: plain(v) for k, v in row.items()} for row in logs]),
+        "logs": log_rows_json(logs),
     }
 
 
