@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from .deps import EngineDep
 from .encode import plain
@@ -47,17 +48,21 @@ def genesis(instance_id: uuid.UUID, body: GenesisRequest, engine: EngineDep) -> 
     return {"uow_id": str(g.uow_id), "status": g.status.value, "interaction": g.interaction}
 
 
+# The hot paths return JSONResponse directly: the values are already plain JSON, so
+# FastAPI's response-model validation and encoding would be pure overhead.
+
+
 @router.post("/workflow/checkout", response_model=None)
-def checkout(body: CheckoutRequest, engine: EngineDep) -> dict[str, Any] | Response:
+def checkout(body: CheckoutRequest, engine: EngineDep) -> Response:
     """Lease the oldest eligible UOW; 204 when there is no work."""
     result = engine.runtime.checkout(body.actor_id, body.role_id)
     if result is None:
         return Response(status_code=204)
-    return plain(result)
+    return JSONResponse(plain(result))
 
 
-@router.post("/workflow/submit")
-def submit(body: SubmitRequest, engine: EngineDep) -> dict[str, Any]:
+@router.post("/workflow/submit", response_model=None)
+def submit(body: SubmitRequest, engine: EngineDep) -> JSONResponse:
     outcome = engine.runtime.submit(
         body.uow_id,
         body.actor_id,
@@ -67,26 +72,32 @@ def submit(body: SubmitRequest, engine: EngineDep) -> dict[str, Any]:
         children=body.children,
     )
     where = f" in {outcome.interaction}" if outcome.interaction else ""
-    return {
-        "success": True,
-        "message": f"UOW {outcome.uow_id} submitted: {outcome.status.value}{where}.",
-        **plain(outcome),
-    }
+    return JSONResponse(
+        {
+            "success": True,
+            "message": f"UOW {outcome.uow_id} submitted: {outcome.status.value}{where}.",
+            **plain(outcome),
+        }
+    )
 
 
-@router.post("/workflow/failure")
-def failure(body: FailureRequest, engine: EngineDep) -> dict[str, Any]:
+@router.post("/workflow/failure", response_model=None)
+def failure(body: FailureRequest, engine: EngineDep) -> JSONResponse:
     outcome = engine.runtime.fail(
         body.uow_id, body.actor_id, body.error_code, details=body.details, lease_id=body.lease_id
     )
-    return {
-        "success": True,
-        "message": f"Failure recorded; UOW {outcome.uow_id} is {outcome.status.value}.",
-        **plain(outcome),
-    }
+    return JSONResponse(
+        {
+            "success": True,
+            "message": f"Failure recorded; UOW {outcome.uow_id} is {outcome.status.value}.",
+            **plain(outcome),
+        }
+    )
 
 
-@router.post("/workflow/uow/{uow_id}/heartbeat")
-def heartbeat(uow_id: uuid.UUID, body: HeartbeatRequest, engine: EngineDep) -> dict[str, Any]:
+@router.post("/workflow/uow/{uow_id}/heartbeat", response_model=None)
+def heartbeat(uow_id: uuid.UUID, body: HeartbeatRequest, engine: EngineDep) -> JSONResponse:
     at = engine.runtime.heartbeat(uow_id, body.actor_id, body.lease_id)
-    return {"success": True, "message": "Heartbeat recorded.", "timestamp": at.isoformat()}
+    return JSONResponse(
+        {"success": True, "message": "Heartbeat recorded.", "timestamp": at.isoformat()}
+    )
