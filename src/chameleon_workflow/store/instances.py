@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
-from .tables import Component, Guardian, Instance, Interaction, Role, Uow, table
+from .definitions import INSTANCE_ROWS, DefinitionIds, write_definition
+from .tables import Instance, Interaction, Role, Uow, table
 
 I = table(Instance)  # noqa: E741
 R = table(Role)
@@ -74,10 +75,9 @@ def clone_template(
 ) -> InstanceRow:
     """Create an instance with its own copy of every role, interaction and component."""
     instance_id = uuid.uuid4()
-    role_ids = {r.name: uuid.uuid4() for r in defn.roles}
-    ix_ids = {i.name: uuid.uuid4() for i in defn.interactions}
-    ate = ix_ids.get(defn.ate_interaction or "")
-    chronos = ix_ids.get(defn.chronos_interaction or "")
+    ids = DefinitionIds.fresh(defn)
+    ate = ids.interactions.get(defn.ate_interaction or "")
+    chronos = ids.interactions.get(defn.chronos_interaction or "")
     conn.execute(
         insert(I).values(
             id=instance_id,
@@ -94,72 +94,7 @@ def clone_template(
             created_at=now,
         )
     )
-    conn.execute(
-        insert(R),
-        [
-            {
-                "id": role_ids[r.name],
-                "instance_id": instance_id,
-                "name": r.name,
-                "description": r.description,
-                "ai_context": r.ai_context,
-                "role_type": r.type.value,
-                "strategy": r.strategy.value if r.strategy else None,
-                "zombie_timeout_seconds": r.zombie_timeout_seconds,
-                "zombie_policy": r.zombie_policy.value if r.zombie_policy else None,
-                "max_reclaims": r.max_reclaims,
-            }
-            for r in defn.roles
-        ],
-    )
-    conn.execute(
-        insert(X),
-        [
-            {
-                "id": ix_ids[i.name],
-                "instance_id": instance_id,
-                "name": i.name,
-                "description": i.description,
-                "ai_context": i.ai_context,
-                "stale_token_limit_seconds": i.stale_token_limit_seconds,
-            }
-            for i in defn.interactions
-        ],
-    )
-    components, guardians = [], []
-    for position, c in enumerate(defn.components):
-        cid = uuid.uuid4()
-        components.append(
-            {
-                "id": cid,
-                "instance_id": instance_id,
-                "name": c.name,
-                "description": c.description,
-                "ai_context": c.ai_context,
-                "role_id": role_ids[c.role],
-                "interaction_id": ix_ids[c.interaction],
-                "direction": c.direction.value,
-                "position": position,
-            }
-        )
-        guardians += [
-            {
-                "id": uuid.uuid4(),
-                "instance_id": instance_id,
-                "component_id": cid,
-                "name": g.name,
-                "description": g.description,
-                "ai_context": g.ai_context,
-                "guardian_type": g.type.value,
-                "config": dict(g.config),
-                "position": gpos,
-            }
-            for gpos, g in enumerate(c.guardians)
-        ]
-    if components:
-        conn.execute(insert(table(Component)), components)
-    if guardians:
-        conn.execute(insert(table(Guardian)), guardians)
+    write_definition(conn, defn, INSTANCE_ROWS, instance_id, ids)
     return InstanceRow(
         instance_id, template_id, name, description, definition_yaml, ate, chronos, now
     )

@@ -10,14 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
-from .tables import (
-    Template,
-    TemplateComponent,
-    TemplateGuardian,
-    TemplateInteraction,
-    TemplateRole,
-    table,
-)
+from .definitions import TEMPLATE_ROWS, DefinitionIds, write_definition
+from .tables import Template, table
 
 T = table(Template)
 
@@ -73,74 +67,7 @@ def insert_template(
             imported_at=now,
         )
     )
-    role_ids = {r.name: uuid.uuid4() for r in defn.roles}
-    interaction_ids = {i.name: uuid.uuid4() for i in defn.interactions}
-    conn.execute(
-        insert(table(TemplateRole)),
-        [
-            {
-                "id": role_ids[r.name],
-                "template_id": template_id,
-                "name": r.name,
-                "description": r.description,
-                "ai_context": r.ai_context,
-                "role_type": r.type.value,
-                "strategy": r.strategy.value if r.strategy else None,
-                "zombie_timeout_seconds": r.zombie_timeout_seconds,
-                "zombie_policy": r.zombie_policy.value if r.zombie_policy else None,
-                "max_reclaims": r.max_reclaims,
-            }
-            for r in defn.roles
-        ],
-    )
-    conn.execute(
-        insert(table(TemplateInteraction)),
-        [
-            {
-                "id": interaction_ids[i.name],
-                "template_id": template_id,
-                "name": i.name,
-                "description": i.description,
-                "ai_context": i.ai_context,
-                "stale_token_limit_seconds": i.stale_token_limit_seconds,
-            }
-            for i in defn.interactions
-        ],
-    )
-    components, guardians = [], []
-    for position, c in enumerate(defn.components):
-        component_id = uuid.uuid4()
-        components.append(
-            {
-                "id": component_id,
-                "template_id": template_id,
-                "name": c.name,
-                "description": c.description,
-                "ai_context": c.ai_context,
-                "role_id": role_ids[c.role],
-                "interaction_id": interaction_ids[c.interaction],
-                "direction": c.direction.value,
-                "position": position,
-            }
-        )
-        guardians += [
-            {
-                "id": uuid.uuid4(),
-                "template_id": template_id,
-                "component_id": component_id,
-                "name": g.name,
-                "description": g.description,
-                "ai_context": g.ai_context,
-                "guardian_type": g.type.value,
-                "config": dict(g.config),
-                "position": gpos,
-            }
-            for gpos, g in enumerate(c.guardians)
-        ]
-    if components:
-        conn.execute(insert(table(TemplateComponent)), components)
-    if guardians:
-        conn.execute(insert(table(TemplateGuardian)), guardians)
+    write_definition(conn, defn, TEMPLATE_ROWS, template_id, DefinitionIds.fresh(defn))
     return TemplateRow(
         template_id, name, version, defn.description, source_yaml, canonical_yaml, now
     )

@@ -252,38 +252,7 @@ def finalize_set(
 ) -> int:
     """Mark a base UOW and its unfinished children COMPLETED, with a log row each."""
     members = or_(U.c.id == base_id, and_(U.c.parent_id == base_id, U.c.status.not_in(TERMINAL)))
-    conn.execute(
-        insert(L).from_select(
-            [
-                "uow_id",
-                "instance_id",
-                "actor_id",
-                "role_id",
-                "event",
-                "from_interaction_id",
-                "from_status",
-                "to_status",
-                "at",
-            ],
-            select(
-                U.c.id,
-                U.c.instance_id,
-                literal(actor_id, U.c.lease_holder_id.type),
-                literal(role_id, U.c.current_role_id.type),
-                literal("finalize"),
-                U.c.current_interaction_id,
-                U.c.status,
-                literal(UowStatus.COMPLETED.value),
-                literal(now, U.c.updated_at.type),
-            ).where(members),
-        )
-    )
-    result = conn.execute(
-        update(U)
-        .where(members)
-        .values(status=UowStatus.COMPLETED.value, updated_at=now, **_CLEAR_LEASE)
-    )
-    return result.rowcount
+    return _end(conn, members, UowStatus.COMPLETED, "finalize", actor_id, role_id, now)
 
 
 def abandon_children(
@@ -291,35 +260,35 @@ def abandon_children(
 ) -> None:
     """End every unfinished child of an abandoned base, with a log row each."""
     members = and_(U.c.parent_id == parent_id, U.c.status.not_in(TERMINAL))
+    _end(conn, members, UowStatus.ABANDONED, "abandon", actor_id, None, now)
+
+
+def _end(
+    conn: Connection,
+    members: Any,
+    status: UowStatus,
+    event: str,
+    actor_id: uuid.UUID | None,
+    role_id: uuid.UUID | None,
+    now: datetime,
+) -> int:
+    """Set-based: log, then move every UOW matching ``members`` to a terminal status."""
     conn.execute(
         insert(L).from_select(
-            [
-                "uow_id",
-                "instance_id",
-                "actor_id",
-                "event",
-                "from_interaction_id",
-                "from_status",
-                "to_status",
-                "at",
-            ],
+            ["uow_id", "instance_id", "actor_id", "role_id", "event", "from_interaction_id",
+             "from_status", "to_status", "at"],
             select(
-                U.c.id,
-                U.c.instance_id,
-                literal(actor_id, U.c.lease_holder_id.type),
-                literal("abandon"),
-                U.c.current_interaction_id,
-                U.c.status,
-                literal(UowStatus.ABANDONED.value),
+                U.c.id, U.c.instance_id, literal(actor_id, U.c.lease_holder_id.type),
+                literal(role_id, U.c.current_role_id.type), literal(event),
+                U.c.current_interaction_id, U.c.status, literal(status.value),
                 literal(now, U.c.updated_at.type),
             ).where(members),
         )
+    )  # fmt: skip
+    result = conn.execute(
+        update(U).where(members).values(status=status.value, updated_at=now, **_CLEAR_LEASE)
     )
-    conn.execute(
-        update(U)
-        .where(members)
-        .values(status=UowStatus.ABANDONED.value, updated_at=now, **_CLEAR_LEASE)
-    )
+    return result.rowcount
 
 
 def refresh_finished_children(conn: Connection, parent_ids: Iterable[uuid.UUID]) -> None:
