@@ -33,7 +33,7 @@ WITH c AS (
   SELECT u.id, u.status AS prev_status FROM uows u
   WHERE u.current_interaction_id IN :ix AND u.status IN :st{filter}
     AND EXISTS (SELECT 1 FROM role_assignments ra WHERE ra.actor_id = :actor AND ra.role_id = :role)
-  ORDER BY u.entered_at, u.id
+  ORDER BY u.entered_at
   LIMIT 1
   FOR UPDATE OF u SKIP LOCKED
 ), l AS (

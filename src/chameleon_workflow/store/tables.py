@@ -189,7 +189,7 @@ class RoleAssignment(Base):
 class Uow(Base):
     __tablename__ = "uows"
     __table_args__ = (
-        Index("ix_uows_waiting", "current_interaction_id", "status", "entered_at", "id"),
+        Index("ix_uows_waiting", "current_interaction_id", "status", "entered_at"),
         Index("ix_uows_active_heartbeat", "status", "last_heartbeat"),
         Index("ix_uows_parent_id", "parent_id"),
         Index("ix_uows_instance_id", "instance_id"),

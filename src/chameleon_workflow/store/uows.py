@@ -127,7 +127,7 @@ def next_candidate(
         stmt = stmt.where(or_(U.c.child_count == 0, U.c.status != UowStatus.PENDING.value))
     if skip:
         stmt = stmt.where(U.c.id.not_in(skip))
-    stmt = stmt.order_by(U.c.entered_at, U.c.id).limit(1)
+    stmt = stmt.order_by(U.c.entered_at).limit(1)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return conn.execute(stmt).first()

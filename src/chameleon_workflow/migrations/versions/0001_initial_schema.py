@@ -560,9 +560,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_uows_instance_id", ["instance_id"], unique=False)
         batch_op.create_index("ix_uows_parent_id", ["parent_id"], unique=False)
         batch_op.create_index(
-            "ix_uows_waiting",
-            ["current_interaction_id", "status", "entered_at", "id"],
-            unique=False,
+            "ix_uows_waiting", ["current_interaction_id", "status", "entered_at"], unique=False
         )
 
     op.create_table(

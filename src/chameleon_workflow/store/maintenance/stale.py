@@ -127,7 +127,7 @@ def sample(conn: Connection, limits_in_force: frozenset[int], now: datetime, n: 
     stmt = (
         select(U.c.id)
         .where(is_stale(limits_in_force, now))
-        .order_by(U.c.entered_at, U.c.id)
+        .order_by(U.c.entered_at)
         .limit(n)
     )
     return list(conn.scalars(stmt))
