@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from chameleon_workflow.domain.enums import ActorType
 from chameleon_workflow.engine.core import Engine
-from chameleon_workflow.engine.runtime import Checkout
+from chameleon_workflow.engine.checkout import Checkout
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from chameleon_workflow.engine.core import Engine
-from chameleon_workflow.engine.runtime import Checkout
+from chameleon_workflow.engine.checkout import Checkout
 from chameleon_workflow.settings import Settings
 from chameleon_workflow.store.tables import InteractionLog, Uow, UowAttribute
 from tests.flows import Flow
