@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from chameleon_workflow.domain.enums import ActorType
-from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.engine.checkout import Checkout
+from chameleon_workflow.engine.core import Engine
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.engine.checkout import Checkout
+from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
 from chameleon_workflow.store.tables import InteractionLog, Uow, UowAttribute
 from tests.flows import Flow

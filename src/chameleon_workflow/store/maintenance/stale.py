@@ -124,10 +124,5 @@ def count(conn: Connection, limits_in_force: frozenset[int], now: datetime) -> i
 
 
 def sample(conn: Connection, limits_in_force: frozenset[int], now: datetime, n: int) -> list[Any]:
-    stmt = (
-        select(U.c.id)
-        .where(is_stale(limits_in_force, now))
-        .order_by(U.c.entered_at)
-        .limit(n)
-    )
+    stmt = select(U.c.id).where(is_stale(limits_in_force, now)).order_by(U.c.entered_at).limit(n)
     return list(conn.scalars(stmt))
