@@ -5,7 +5,6 @@ The checkout steps live in :mod:`.checkout`; the submit steps in :mod:`.submit`.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,8 +29,6 @@ from .clock import Clock, utcnow
 from .records import log_row
 from .submit import SubmitOutcome, apply_submit, route_in_one_statement
 from .topology import TopologyCache
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
