@@ -199,15 +199,18 @@ class Uow(Base):
     instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
     parent_id: Mapped[uuid.UUID | None] = mapped_column(_fk("uows.id"))
     status: Mapped[str] = mapped_column(Enum)
-    current_interaction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("interactions.id"))
-    current_role_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("roles.id"))
+    # No foreign keys on the columns every move rewrites: the engine only ever writes ids of
+    # the instance's own (immutable) clone, and a per-row referential check would be paid on
+    # every checkout, submit and reclaim.
+    current_interaction_id: Mapped[uuid.UUID | None]
+    current_role_id: Mapped[uuid.UUID | None]
     child_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     finished_child_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     entered_at: Mapped[datetime]
     lease_id: Mapped[uuid.UUID | None]
-    lease_holder_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actors.id"))
+    lease_holder_id: Mapped[uuid.UUID | None]
     leased_at: Mapped[datetime | None]
     last_heartbeat: Mapped[datetime | None]
     reclaim_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))

@@ -359,6 +359,64 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "uows",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column("parent_id", sa.Uuid(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("current_interaction_id", sa.Uuid(), nullable=True),
+        sa.Column("current_role_id", sa.Uuid(), nullable=True),
+        sa.Column("child_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column(
+            "finished_child_count", sa.Integer(), server_default=sa.text("0"), nullable=False
+        ),
+        sa.Column(
+            "created_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "updated_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "entered_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("lease_id", sa.Uuid(), nullable=True),
+        sa.Column("lease_holder_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "leased_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "last_heartbeat",
+            chameleon_workflow.store.types.UtcDateTime(timezone=True),
+            nullable=True,
+        ),
+        sa.Column("reclaim_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column(
+            "failure",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name=op.f("fk_uows_instance_id_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["uows.id"], name=op.f("fk_uows_parent_id_uows"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_uows")),
+    )
+    with op.batch_alter_table("uows", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_uows_active_heartbeat", ["status", "last_heartbeat"], unique=False
+        )
+        batch_op.create_index("ix_uows_instance_id", ["instance_id"], unique=False)
+        batch_op.create_index("ix_uows_parent_id", ["parent_id"], unique=False)
+        batch_op.create_index(
+            "ix_uows_waiting", ["current_interaction_id", "status", "entered_at"], unique=False
+        )
+
+    op.create_table(
         "components",
         sa.Column("instance_id", sa.Uuid(), nullable=False),
         sa.Column("role_id", sa.Uuid(), nullable=False),
@@ -495,74 +553,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_template_guardians")),
     )
     op.create_table(
-        "uows",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("instance_id", sa.Uuid(), nullable=False),
-        sa.Column("parent_id", sa.Uuid(), nullable=True),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("current_interaction_id", sa.Uuid(), nullable=True),
-        sa.Column("current_role_id", sa.Uuid(), nullable=True),
-        sa.Column("child_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        "uow_attributes",
         sa.Column(
-            "finished_child_count", sa.Integer(), server_default=sa.text("0"), nullable=False
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
         ),
+        sa.Column("uow_id", sa.Uuid(), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column(
-            "created_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "updated_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "entered_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column("lease_id", sa.Uuid(), nullable=True),
-        sa.Column("lease_holder_id", sa.Uuid(), nullable=True),
-        sa.Column(
-            "leased_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=True
-        ),
-        sa.Column(
-            "last_heartbeat",
-            chameleon_workflow.store.types.UtcDateTime(timezone=True),
-            nullable=True,
-        ),
-        sa.Column("reclaim_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column(
-            "failure",
+            "value",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.ForeignKeyConstraint(
-            ["current_interaction_id"],
-            ["interactions.id"],
-            name=op.f("fk_uows_current_interaction_id_interactions"),
+        sa.Column("actor_id", sa.Uuid(), nullable=True),
+        sa.Column("reasoning", sa.Text(), nullable=True),
+        sa.Column(
+            "created_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
         ),
         sa.ForeignKeyConstraint(
-            ["current_role_id"], ["roles.id"], name=op.f("fk_uows_current_role_id_roles")
+            ["uow_id"], ["uows.id"], name=op.f("fk_uow_attributes_uow_id_uows"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["instance_id"],
-            ["instances.id"],
-            name=op.f("fk_uows_instance_id_instances"),
-            ondelete="CASCADE",
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_uow_attributes")),
+        sa.UniqueConstraint(
+            "uow_id", "key", "version", name=op.f("uq_uow_attributes_uow_id_key_version")
         ),
-        sa.ForeignKeyConstraint(
-            ["lease_holder_id"], ["actors.id"], name=op.f("fk_uows_lease_holder_id_actors")
-        ),
-        sa.ForeignKeyConstraint(
-            ["parent_id"], ["uows.id"], name=op.f("fk_uows_parent_id_uows"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_uows")),
     )
-    with op.batch_alter_table("uows", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_uows_active_heartbeat", ["status", "last_heartbeat"], unique=False
-        )
-        batch_op.create_index("ix_uows_instance_id", ["instance_id"], unique=False)
-        batch_op.create_index("ix_uows_parent_id", ["parent_id"], unique=False)
-        batch_op.create_index(
-            "ix_uows_waiting", ["current_interaction_id", "status", "entered_at"], unique=False
-        )
-
     op.create_table(
         "guardians",
         sa.Column("instance_id", sa.Uuid(), nullable=False),
@@ -596,49 +614,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_guardians")),
     )
-    op.create_table(
-        "uow_attributes",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("uow_id", sa.Uuid(), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "value",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
-        sa.Column("actor_id", sa.Uuid(), nullable=True),
-        sa.Column("reasoning", sa.Text(), nullable=True),
-        sa.Column(
-            "created_at", chameleon_workflow.store.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.ForeignKeyConstraint(
-            ["uow_id"], ["uows.id"], name=op.f("fk_uow_attributes_uow_id_uows"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_uow_attributes")),
-        sa.UniqueConstraint(
-            "uow_id", "key", "version", name=op.f("uq_uow_attributes_uow_id_key_version")
-        ),
-    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table("uow_attributes")
     op.drop_table("guardians")
-    with op.batch_alter_table("uows", schema=None) as batch_op:
-        batch_op.drop_index("ix_uows_waiting")
-        batch_op.drop_index("ix_uows_parent_id")
-        batch_op.drop_index("ix_uows_instance_id")
-        batch_op.drop_index("ix_uows_active_heartbeat")
-
-    op.drop_table("uows")
+    op.drop_table("uow_attributes")
     op.drop_table("template_guardians")
     op.drop_table("role_assignments")
     with op.batch_alter_table("memories", schema=None) as batch_op:
@@ -648,6 +630,13 @@ def downgrade() -> None:
 
     op.drop_table("memories")
     op.drop_table("components")
+    with op.batch_alter_table("uows", schema=None) as batch_op:
+        batch_op.drop_index("ix_uows_waiting")
+        batch_op.drop_index("ix_uows_parent_id")
+        batch_op.drop_index("ix_uows_instance_id")
+        batch_op.drop_index("ix_uows_active_heartbeat")
+
+    op.drop_table("uows")
     op.drop_table("template_components")
     op.drop_table("roles")
     op.drop_table("interactions")
