@@ -17,9 +17,6 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Request body cap.")
-    import_examples: bool = Field(
-        default=False, description="Import the bundled example workflows at startup."
-    )
 
     # Background services.
     scheduler_enabled: bool = True
