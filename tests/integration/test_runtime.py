@@ -368,3 +368,53 @@ def test_every_transition_is_logged_with_ids(flow: Flow) -> None:
     assert all(r["instance_id"] == flow.instance_id for r in rows)
     route = rows[3]
     assert route["from_status"] == "ACTIVE" and route["to_status"] == "PENDING"
+
+
+def test_a_late_holder_is_refused_after_the_work_was_re_leased(
+    flow: Flow, clock: FakeClock
+) -> None:
+    """Reclaimed (requeued) work leased again: the old lease is dead, the new one works."""
+    first = flow.take("Triage")
+    clock.advance(600)
+    flow.engine.maintenance.zombie_sweep(timeout_seconds=300)
+    with flow.engine.db.begin() as conn:  # requeue instead of failing, as a requeue policy would
+        inbox = flow.engine.topologies.of_instance(flow.instance_id).interaction_ids["Inbox"]
+        conn.execute(
+            sa.update(U)
+            .where(U.c.id == first.uow_id)
+            .values(status="PENDING", current_interaction_id=inbox)
+        )
+    other = flow.new_actor("other")
+    second = flow.take("Triage", other)
+    assert second.uow_id == first.uow_id and second.lease_id != first.lease_id
+    before = _snapshot(flow.engine, first.uow_id)
+    with pytest.raises(LeaseLost):
+        flow.engine.runtime.submit(first.uow_id, flow.actor, {"amount": 1}, lease_id=first.lease_id)
+    with pytest.raises(LeaseLost):
+        flow.engine.runtime.submit(first.uow_id, flow.actor, {"amount": 1})
+    with pytest.raises(LeaseLost):
+        flow.engine.runtime.heartbeat(first.uow_id, flow.actor, first.lease_id)
+    assert _snapshot(flow.engine, first.uow_id) == before
+    out = flow.engine.runtime.submit(second.uow_id, other, {"amount": 2000})
+    assert out.interaction == "BigQ"
+
+
+def test_same_actor_re_leased_without_lease_id_still_submits(flow: Flow, clock: FakeClock) -> None:
+    first = flow.take("Triage")
+    clock.advance(600)
+    flow.engine.maintenance.zombie_sweep(timeout_seconds=300)
+    with flow.engine.db.begin() as conn:
+        inbox = flow.engine.topologies.of_instance(flow.instance_id).interaction_ids["Inbox"]
+        conn.execute(
+            sa.update(U)
+            .where(U.c.id == first.uow_id)
+            .values(status="PENDING", current_interaction_id=inbox)
+        )
+    second = flow.take("Triage")
+    assert second.lease_id != first.lease_id
+    with pytest.raises(LeaseLost):
+        flow.engine.runtime.submit(first.uow_id, flow.actor, {"x": 1}, lease_id=first.lease_id)
+    # Without a lease id the actor is judged by holding the current lease, which it does.
+    assert (
+        flow.engine.runtime.submit(first.uow_id, flow.actor, {"amount": 5}).interaction == "SmallQ"
+    )

@@ -14,6 +14,7 @@ from ..domain.enums import RoleType, UowStatus
 from ..domain.errors import NotAssigned, UnknownActor
 from ..domain.guardians import evaluate_gate
 from ..store import actors, claims, memory, uows
+from .lease_cache import HeldUow, LeaseCache, Leased
 from .records import log_row, metadata
 from .topology import Topology
 
@@ -50,7 +51,9 @@ def claim_in_one_statement(
     role_id: uuid.UUID,
     role_type: RoleType,
     now: datetime,
+    leases: LeaseCache | None = None,
 ) -> Checkout | None:
+    """PostgreSQL: lease, log, read and inject memory in one statement (autocommit)."""
     lease_id = uuid.uuid4()
     claimed = claims.claim_pg(
         conn,
@@ -66,17 +69,25 @@ def claim_in_one_statement(
     if claimed is None:
         check_assignment(conn, actor_id, role_id)
         return None
+    row = claimed.row
+    if leases is not None:
+        held = HeldUow(
+            id=row.id,
+            instance_id=row.instance_id,
+            parent_id=row.parent_id,
+            status=UowStatus.ACTIVE.value,
+            current_interaction_id=row.current_interaction_id,
+            current_role_id=role_id,
+            lease_id=lease_id,
+            lease_holder_id=actor_id,
+            child_count=row.child_count,
+            finished_child_count=row.finished_child_count,
+            failure=row.failure,
+        )
+        leases.put(Leased(held, claimed.latest))
     memory_part = (claimed.context, claimed.injected)
     return build_checkout(
-        conn,
-        topo,
-        claimed.row,
-        claimed.attributes,
-        lease_id,
-        actor_id,
-        role_id,
-        now,
-        memory_part,
+        conn, topo, row, claimed.attributes, lease_id, actor_id, role_id, now, memory_part
     )
 
 

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
-
 from ..domain.errors import InvalidInput
 
 MAX_KEY_LENGTH = 200
@@ -22,7 +20,7 @@ _UNSET = _Unset()
 
 
 def log_row(
-    uow: Row[Any] | Mapping[str, Any],
+    uow: Any,
     event: str,
     now: datetime,
     *,
@@ -35,7 +33,7 @@ def log_row(
     details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An interaction-log row for ``uow`` moving from where it is (unless told) to ``to_*``."""
-    m = uow._mapping if isinstance(uow, Row) else uow
+    m: Mapping[str, Any] = getattr(uow, "_mapping", uow)
     if isinstance(from_interaction_id, _Unset):
         from_interaction_id = m.get("current_interaction_id")
     if isinstance(from_status, _Unset):
@@ -97,9 +95,9 @@ def attribute_rows(
     return rows
 
 
-def metadata(uow: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
+def metadata(uow: Any) -> dict[str, Any]:
     """Reserved metadata names of the condition language for a UOW."""
-    m = uow._mapping if isinstance(uow, Row) else uow
+    m: Mapping[str, Any] = getattr(uow, "_mapping", uow)
     return {
         "uow_id": str(m["id"]),
         "status": m["status"],

@@ -26,6 +26,7 @@ from .checkout import (
     latest_values,
 )
 from .clock import Clock, utcnow
+from .lease_cache import LeaseCache
 from .records import log_row
 from .submit import SubmitOutcome, apply_submit, route_in_one_statement
 from .topology import TopologyCache
@@ -44,6 +45,7 @@ class Runtime:
         self.db = db
         self.topologies = topologies
         self.clock = clock
+        self.leases = LeaseCache()
 
     # --- checkout ------------------------------------------------------------------------
 
@@ -57,7 +59,9 @@ class Runtime:
         if self.db.is_postgres and not topo.has_gates(role_id):
             # One statement is its own transaction: no BEGIN/COMMIT round trips.
             with self.db.autocommit() as conn:
-                return claim_in_one_statement(conn, topo, actor_id, role_id, role_type, now)
+                return claim_in_one_statement(
+                    conn, topo, actor_id, role_id, role_type, now, self.leases
+                )
         with self.db.begin() as conn:
             check_assignment(conn, actor_id, role_id)
             row = find_work(conn, topo, role_id, role_type, now)
@@ -156,24 +160,38 @@ class Runtime:
         lease_id: uuid.UUID | None,
         now: datetime,
     ) -> SubmitOutcome | None:
-        """The common submit on PostgreSQL: read, then one fenced write; no transaction.
+        """The common submit on PostgreSQL: one fenced write (after a read, unless this
+        process made the checkout); no transaction.
 
-        Returns None when this path does not apply (the transactional path then runs).
+        Returns None when this path does not apply or its write matched nothing; the
+        transactional path then runs and reports the precise outcome.
         """
         with self.db.autocommit() as conn:
-            row, latest = claims.lock_with_attributes(conn, uow_id, lock=False)
-            row = self._check_holder(row, uow_id, actor_id, lease_id)
+            held = self._held_snapshot(conn, uow_id, actor_id, lease_id)
+            if held is None:
+                return None
+            row, latest = held
             topo = self.topologies.of_instance(row.instance_id, conn)
             if row.parent_id is not None or topo.role_type(row.current_role_id) is RoleType.OMEGA:
                 return None
-            outcome = route_in_one_statement(
+            return route_in_one_statement(
                 conn, topo, row, latest, actor_id, dict(result_attributes), reasoning, now
             )
-            if outcome is None:  # the lease moved between the read and the write
-                row, _ = claims.lock_with_attributes(conn, uow_id, lock=False)
-                self._check_holder(row, uow_id, actor_id, row.lease_id if row else None)
-                raise LeaseLost(f"the lease on UOW {uow_id} was lost", uow_id=str(uow_id))
-            return outcome
+
+    def _held_snapshot(
+        self, conn: Connection, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None
+    ) -> tuple[Any, dict[str, tuple[int, Any]]] | None:
+        """The UOW and its attributes as leased: from this process's checkout, or read."""
+        cached = self.leases.take(uow_id)
+        if cached is not None and cached.uow.lease_holder_id == actor_id:
+            if lease_id is None or lease_id == cached.uow.lease_id:
+                return cached.uow, cached.latest
+        row, latest = claims.lock_with_attributes(conn, uow_id, lock=False)
+        if row is None or row.status != UowStatus.ACTIVE.value:
+            return None
+        if row.lease_holder_id != actor_id or (lease_id is not None and row.lease_id != lease_id):
+            return None
+        return row, latest
 
     def fail(
         self,

@@ -49,10 +49,10 @@ WITH c AS (
     current_interaction_id, status, 'ACTIVE', :now, CAST(:details AS jsonb) FROM l
 ){memory}
 SELECT l.*, (
-  SELECT jsonb_object_agg(a.key, a.value) FROM (
-    SELECT DISTINCT ON (key) key, value FROM uow_attributes
+  SELECT jsonb_object_agg(a.key, jsonb_build_array(a.version, a.value)) FROM (
+    SELECT DISTINCT ON (key) key, version, value FROM uow_attributes
     WHERE uow_id = l.id ORDER BY key, version DESC) a
-) AS attributes,
+) AS latest,
   (SELECT jsonb_object_agg(key, value) FROM e) AS context, picked.ids, picked.versions
 FROM l, picked
 """
@@ -123,15 +123,24 @@ def claim_pg(
     ).first()
     if row is None:
         return None
-    return Claimed(row, dict(row.attributes or {}), dict(row.context or {}), _injected(row))
+    latest = _versions(row.latest)
+    return Claimed(row, latest, dict(row.context or {}), _injected(row))
 
 
 @dataclass(frozen=True)
 class Claimed:
     row: Row[Any]
-    attributes: dict[str, Any]
+    latest: dict[str, tuple[int, Any]]
     context: dict[str, Any]
     injected: list[dict[str, Any]]
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        return {k: v for k, (_, v) in self.latest.items()}
+
+
+def _versions(agg: dict[str, list[Any]] | None) -> dict[str, tuple[int, Any]]:
+    return {k: (int(v[0]), v[1]) for k, v in (agg or {}).items()}
 
 
 def _injected(row: Row[Any]) -> list[dict[str, Any]]:
@@ -160,8 +169,7 @@ def lock_with_attributes(
     row = conn.execute(_HELD_PG[lock], {"id": uow_id}).first()
     if row is None:
         return None, {}
-    latest = {k: (int(v[0]), v[1]) for k, v in (row.latest or {}).items()}
-    return row, latest
+    return row, _versions(row.latest)
 
 
 # A plain submit in one statement: the update is fenced (still ACTIVE, same lease, same

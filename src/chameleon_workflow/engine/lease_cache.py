@@ -1,0 +1,62 @@
+"""What a process learned about a UOW when it leased it, kept until the holder submits.
+
+While a lease lasts nothing but its holder changes the UOW's attributes, so a submit that
+reaches the process that made the checkout can skip re-reading them. The cache is only an
+optimisation: every write it feeds is fenced in SQL (still ACTIVE, same lease, same holder),
+and a miss, or a fenced write that matches nothing, falls back to reading the database.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HeldUow:
+    """The UOW as it stands while leased (the fields a submit reads)."""
+
+    id: uuid.UUID
+    instance_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    status: str
+    current_interaction_id: uuid.UUID | None
+    current_role_id: uuid.UUID
+    lease_id: uuid.UUID
+    lease_holder_id: uuid.UUID
+    child_count: int
+    finished_child_count: int
+    failure: dict[str, Any] | None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Leased:
+    uow: HeldUow
+    latest: dict[str, tuple[int, Any]]
+
+
+class LeaseCache:
+    """A bounded, thread-safe map from UOW id to what its checkout returned."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[uuid.UUID, Leased] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, entry: Leased) -> None:
+        with self._lock:
+            self._entries[entry.uow.id] = entry
+            self._entries.move_to_end(entry.uow.id)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def take(self, uow_id: uuid.UUID) -> Leased | None:
+        with self._lock:
+            return self._entries.pop(uow_id, None)
