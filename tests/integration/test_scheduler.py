@@ -206,7 +206,7 @@ def test_one_replica_leads_and_another_takes_over(fast: Settings) -> None:
         for e in engines:
             e.close()
     # A clean stop releases the leases: the next tick takes over (slack for a loaded CI box).
-    assert times["handover"] <= fast.leader_lease_seconds + 1.0
-    assert times["takeover"] <= fast.leader_lease_seconds + 1.0  # expiry, then one tick
+    assert times["handover"] <= fast.leader_lease_seconds + 1.5
+    assert times["takeover"] <= fast.leader_lease_seconds + 1.5  # expiry, one tick, slack
     assert {r["replica"] for r in runs} == {a.replica, b.replica, c.replica}
     assert _no_overlap(runs)
