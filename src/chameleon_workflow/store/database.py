@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from .writer_lock import WriterQueue
+
 READ_ONLY = "chameleon_read_only"
 
 
@@ -18,6 +20,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = make_url(url)
         self.engine = _create_engine(url, pool_size=pool_size, echo=echo)
+        self._writers = WriterQueue() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -30,8 +33,16 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """One transaction: committed when the block exits normally, rolled back otherwise."""
-        with self.engine.begin() as conn:
-            yield conn
+        if self._writers is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        self._writers.acquire()
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            self._writers.release()
 
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:
