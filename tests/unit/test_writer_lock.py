@@ -49,7 +49,8 @@ def test_waiters_are_served_in_arrival_order() -> None:
         t = threading.Thread(target=lambda i=i: (q.acquire(), order.append(i), q.release()))
         t.start()
         threads.append(t)
-        time.sleep(0.05)  # each thread takes its ticket before the next one starts
+        while q._next_ticket < i + 2:  # this thread has taken its ticket: start the next
+            time.sleep(0.001)
     q.release()
     for t in threads:
         t.join()
