@@ -144,13 +144,18 @@ def api(client: TestClient) -> Api:
     return Api(client)
 
 
-@pytest.fixture
-def run(api: Api) -> Run:
+def start_run(api: Api) -> Run:
+    """An instance of the routing workflow with one worker assigned to every role."""
     template = api.import_template(fixture_text("routing_workflow.yml"))
     made = api.instantiate(template["template_id"], {"amount": 10})
     roles = api.roles(made["workflow_id"])
     worker = api.actor("worker", [rid for name, rid in roles.items() if name != "Origin"])
     return Run(api, template["template_id"], made["workflow_id"], made["uow_id"], roles, worker)
+
+
+@pytest.fixture
+def run(api: Api) -> Run:
+    return start_run(api)
 
 
 def unknown() -> str:

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Api, Run, ok, problem
+from tests.api.conftest import Api, Run, ok, problem, start_run
 from tests.conftest import FakeClock
-from tests.flows import fixture_text
 
 DAY = 86_400
 BAD_COUNTS: list[Any] = [0, -1, True, False, 1.5, 300.0, "300", "", None, [], {}, 10**30]
@@ -23,11 +22,7 @@ def capi(clocked_client: TestClient) -> Api:
 
 @pytest.fixture
 def crun(capi: Api) -> Run:
-    template = capi.import_template(fixture_text("routing_workflow.yml"))
-    made = capi.instantiate(template["template_id"], {"amount": 10})
-    roles = capi.roles(made["workflow_id"])
-    worker = capi.actor("worker", [rid for name, rid in roles.items() if name != "Origin"])
-    return Run(capi, template["template_id"], made["workflow_id"], made["uow_id"], roles, worker)
+    return start_run(capi)
 
 
 def remember(api: Api, role_id: str, key: str = "tip", value: Any = 1) -> str:

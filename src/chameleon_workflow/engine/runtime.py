@@ -95,7 +95,7 @@ class Runtime:
         self, conn: Connection, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None
     ) -> tuple[Row[Any], dict[str, tuple[int, Any]]]:
         """The UOW, locked, and its attributes, if ``actor_id`` holds its lease."""
-        row, latest = claims.lock_with_attributes(conn, uow_id)
+        row, latest = claims.held_with_attributes(conn, uow_id)
         return self._check_holder(row, uow_id, actor_id, lease_id), latest
 
     @staticmethod
@@ -186,7 +186,7 @@ class Runtime:
         if cached is not None and cached.uow.lease_holder_id == actor_id:
             if lease_id is None or lease_id == cached.uow.lease_id:
                 return cached.uow, cached.latest
-        row, latest = claims.lock_with_attributes(conn, uow_id, lock=False)
+        row, latest = claims.held_with_attributes(conn, uow_id, lock=False)
         if row is None or row.status != UowStatus.ACTIVE.value:
             return None
         if row.lease_holder_id != actor_id or (lease_id is not None and row.lease_id != lease_id):

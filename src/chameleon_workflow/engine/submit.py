@@ -60,11 +60,8 @@ def apply_submit(
     child_attrs = _check_children(children, role_type, row)
     learned_id = _learn(ctx, learned) if learned is not None else None
 
-    versions = attribute_rows(
-        row.id, changes, latest, actor_id=actor_id, reasoning=reasoning, now=now
-    )
+    versions, merged = _new_versions(ctx, changes, latest)
     uows.insert_attributes(conn, versions)
-    merged = {k: v for k, (_, v) in latest.items()} | changes
 
     if role_type is RoleType.OMEGA:
         outcome = _finalize(ctx)
@@ -83,6 +80,16 @@ def apply_submit(
         children=outcome[3],
         learned_memory_id=learned_id,
     )
+
+
+def _new_versions(
+    ctx: _Ctx, changes: dict[str, Any], latest: dict[str, tuple[int, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The attribute versions a submit writes, and the attributes as they will then be."""
+    versions = attribute_rows(
+        ctx.row.id, changes, latest, actor_id=ctx.actor_id, reasoning=ctx.reasoning, now=ctx.now
+    )
+    return versions, {k: v for k, (_, v) in latest.items()} | changes
 
 
 _Result = tuple[UowStatus, uuid.UUID | None, str, list[uuid.UUID]]
@@ -216,10 +223,8 @@ def route_in_one_statement(
     """
     ctx = _Ctx(conn, topo, row, actor_id, row.current_role_id, reasoning, now)
     changes = check_attributes(result, "result_attributes")
-    versions = attribute_rows(
-        row.id, changes, latest, actor_id=actor_id, reasoning=reasoning, now=now
-    )
-    r = _routing(ctx, {k: v for k, (_, v) in latest.items()} | changes)
+    versions, merged = _new_versions(ctx, changes, latest)
+    r = _routing(ctx, merged)
     applied = claims.submit_route_pg(
         conn,
         uow_id=row.id,

@@ -159,7 +159,7 @@ FROM uows u WHERE u.id = :id
 _HELD_PG = {False: text(_READ_HELD), True: text(_READ_HELD + "FOR UPDATE OF u")}
 
 
-def lock_with_attributes(
+def held_with_attributes(
     conn: Connection, uow_id: uuid.UUID, *, lock: bool = True
 ) -> tuple[Row[Any] | None, dict[str, tuple[int, Any]]]:
     """The UOW row (locked for this transaction unless told) and its latest attributes."""
