@@ -27,11 +27,18 @@ def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
+def to_mapping(defn: WorkflowDefinition) -> dict[str, Any]:
+    """The canonical document as JSON-compatible data: ``parse_workflow_mapping`` reads it back.
+
+    This is what the database stores, so loading a definition never parses YAML again.
+    """
+    return {"workflow": _workflow(defn)}
+
+
 def to_yaml(defn: WorkflowDefinition) -> str:
     """Canonical YAML: ``parse_workflow_yaml(to_yaml(d)) == d`` for every parsable ``d``."""
-    document = {"workflow": _workflow(defn)}
     return yaml.dump(
-        document,
+        to_mapping(defn),
         Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,

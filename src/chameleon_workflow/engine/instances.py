@@ -72,6 +72,7 @@ class InstanceService:
                 instance,
                 store.roles_of(conn, instance.id),
                 store.interactions_of(conn, instance.id),
+                defn,
             )
             genesis = self._genesis(conn, topo, context)
         return genesis

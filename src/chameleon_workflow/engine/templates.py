@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..domain import export, validation
 from ..domain.definition import WorkflowDefinition
 from ..domain.errors import UnknownTemplate
-from ..domain.parsing import parse_workflow_yaml
+from ..domain.parsing import parse_workflow_mapping, parse_workflow_yaml
 from ..store import templates as store
 from ..store.database import Database
 from ..store.templates import TemplateRow
@@ -74,7 +74,8 @@ class TemplateService:
 
     @staticmethod
     def definition(row: TemplateRow) -> WorkflowDefinition:
-        return parse_workflow_yaml(row.canonical_yaml)
+        """The stored, already parsed definition (JSON), read back without parsing YAML."""
+        return parse_workflow_mapping(row.definition)
 
     def export_yaml(self, row: TemplateRow) -> str:
         return row.canonical_yaml

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from ..domain.definition import ComponentDef, GuardianDef, WorkflowDefinition
 from ..domain.enums import Direction, GuardianType, RoleType
 from ..domain.errors import UnknownInstance, UnknownRole
-from ..domain.parsing import parse_workflow_yaml
+from ..domain.parsing import parse_workflow_mapping
 from ..store import instances as store
 from ..store.database import Database
 from ..store.instances import InstanceRow, InteractionRow, RoleRow
@@ -37,10 +37,12 @@ class Topology:
         instance: InstanceRow,
         roles: list[RoleRow],
         interactions: list[InteractionRow],
+        defn: WorkflowDefinition | None = None,
     ) -> Topology:
+        """``defn`` when the caller has it already; otherwise read from the stored JSON."""
         return cls(
             instance=instance,
-            defn=parse_workflow_yaml(instance.definition_yaml),
+            defn=defn or parse_workflow_mapping(instance.definition),
             roles={r.id: r for r in roles},
             interactions={i.id: i for i in interactions},
             role_ids={r.name: r.id for r in roles},

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
+from ..domain.export import to_mapping
 from .definitions import INSTANCE_ROWS, DefinitionIds, write_definition
 from .tables import Instance, Interaction, Role, Uow, table
 
@@ -26,6 +27,7 @@ class InstanceRow:
     name: str
     description: str | None
     definition_yaml: str
+    definition: dict[str, Any]
     ate_interaction_id: uuid.UUID | None
     chronos_interaction_id: uuid.UUID | None
     created_at: datetime
@@ -57,6 +59,7 @@ def _instance(r: Any) -> InstanceRow:
         r.name,
         r.description,
         r.definition_yaml,
+        r.definition,
         r.ate_interaction_id,
         r.chronos_interaction_id,
         r.created_at,
@@ -78,6 +81,7 @@ def clone_template(
     ids = DefinitionIds.fresh(defn)
     ate = ids.interactions.get(defn.ate_interaction or "")
     chronos = ids.interactions.get(defn.chronos_interaction or "")
+    mapping = to_mapping(defn)
     conn.execute(
         insert(I).values(
             id=instance_id,
@@ -85,6 +89,7 @@ def clone_template(
             name=name,
             description=description,
             definition_yaml=definition_yaml,
+            definition=mapping,
             ate_interaction_id=ate,
             chronos_interaction_id=chronos,
             zombie_timeout_seconds=defn.zombie_timeout_seconds,
@@ -96,7 +101,7 @@ def clone_template(
     )
     write_definition(conn, defn, INSTANCE_ROWS, instance_id, ids)
     return InstanceRow(
-        instance_id, template_id, name, description, definition_yaml, ate, chronos, now
+        instance_id, template_id, name, description, definition_yaml, mapping, ate, chronos, now
     )
 
 

@@ -59,6 +59,8 @@ class Template(Base):
     description: Mapped[str | None] = mapped_column(Text)
     source_yaml: Mapped[str] = mapped_column(Text)
     canonical_yaml: Mapped[str] = mapped_column(Text)
+    # The parsed definition as JSON (domain.export.to_mapping): loaded without YAML parsing.
+    definition: Mapped[dict[str, Any]]
     imported_at: Mapped[datetime]
 
 
@@ -119,6 +121,7 @@ class Instance(Base):
     name: Mapped[str] = mapped_column(Name)
     description: Mapped[str | None] = mapped_column(Text)
     definition_yaml: Mapped[str] = mapped_column(Text)
+    definition: Mapped[dict[str, Any]]
     ate_interaction_id: Mapped[uuid.UUID | None]
     chronos_interaction_id: Mapped[uuid.UUID | None]
     zombie_timeout_seconds: Mapped[int | None]
@@ -249,6 +252,24 @@ class InteractionLog(Base):
     to_status: Mapped[str | None] = mapped_column(Enum)
     at: Mapped[datetime]
     details: Mapped[dict[str, Any] | None]
+
+
+class LeaseOutcome(Base):
+    """The outcome of the one submit or failure report a lease was used for.
+
+    A client that lost the response retries with the same lease and body and gets this
+    outcome back (``replayed``); another body on a used lease is a conflict.
+    """
+
+    __tablename__ = "lease_outcomes"
+    __table_args__ = (Index("ix_lease_outcomes_at", "at"),)
+    lease_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    uow_id: Mapped[uuid.UUID]
+    actor_id: Mapped[uuid.UUID]
+    operation: Mapped[str] = mapped_column(String(20))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
 
 
 # --- memory -------------------------------------------------------------------------------

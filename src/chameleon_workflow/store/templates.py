@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
+from ..domain.export import to_mapping
 from .definitions import TEMPLATE_ROWS, DefinitionIds, write_definition
 from .tables import Template, table
 
@@ -24,6 +25,7 @@ class TemplateRow:
     description: str | None
     source_yaml: str
     canonical_yaml: str
+    definition: dict[str, Any]
     imported_at: datetime
 
 
@@ -35,6 +37,7 @@ def _row(r: Any) -> TemplateRow:
         description=r.description,
         source_yaml=r.source_yaml,
         canonical_yaml=r.canonical_yaml,
+        definition=r.definition,
         imported_at=r.imported_at,
     )
 
@@ -56,6 +59,7 @@ def insert_template(
 ) -> TemplateRow:
     """Write a template and its roles, interactions, components and guardians."""
     template_id = uuid.uuid4()
+    mapping = to_mapping(defn)
     conn.execute(
         insert(T).values(
             id=template_id,
@@ -64,12 +68,13 @@ def insert_template(
             description=defn.description,
             source_yaml=source_yaml,
             canonical_yaml=canonical_yaml,
+            definition=mapping,
             imported_at=now,
         )
     )
     write_definition(conn, defn, TEMPLATE_ROWS, template_id, DefinitionIds.fresh(defn))
     return TemplateRow(
-        template_id, name, version, defn.description, source_yaml, canonical_yaml, now
+        template_id, name, version, defn.description, source_yaml, canonical_yaml, mapping, now
     )
 
 
