@@ -148,6 +148,17 @@ def test_a_missing_sqlite_folder_is_one_line(
     one_error(err, "cannot open", "folder")
 
 
+def test_a_file_that_is_not_a_database_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, just text " * 100)
+    use(monkeypatch, f"sqlite:///{path}")
+    for args in (["workflow", "list"], ["db", "upgrade"]):
+        _, err = chameleon(capsys, *args, code=2)
+        one_error(err, str(path), "not an SQLite database")
+
+
 def _pg(pg_url: str, **parts: object) -> str:
     url = sa.engine.make_url(pg_url).set(password=PASSWORD)
     return url.set(**parts).render_as_string(hide_password=False)  # type: ignore[arg-type]

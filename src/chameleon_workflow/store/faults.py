@@ -70,6 +70,10 @@ def unavailable(exc: BaseException, url: URL, subject: str) -> DatabaseUnavailab
                 f"{subject} is locked by another writer beyond the busy timeout: try again",
                 reason="locked",
             )
+        if "file is not a database" in low:
+            return DatabaseUnavailable(
+                f"cannot open {subject}: the file is not an SQLite database", reason="unopenable"
+            )
         if any(m in low for m in SQLITE_UNOPENABLE):
             return DatabaseUnavailable(
                 f"cannot open {subject}: {detail} (does its folder exist and is it writable?)",
