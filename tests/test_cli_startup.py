@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -276,6 +277,23 @@ def test_bad_arguments_are_one_line_exit_2(
     out, err = chameleon(capsys, *args, code=2)
     one_error(err, "--help")
     assert out == "" and not (tmp_path / "chameleon.db").exists()
+
+
+def test_serve_on_a_port_in_use_or_an_address_not_ours_is_one_line(
+    tmp_path: Path,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "ok.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    use(monkeypatch, f"sqlite:///{path}")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        _, err = chameleon(capsys, "serve", "--port", port, code=2)
+        one_error(err, f"cannot listen on 127.0.0.1:{port}", "in use")
+    _, err = chameleon(capsys, "serve", "--host", "192.0.2.1", code=2)  # not ours
+    one_error(err, "cannot listen on 192.0.2.1:8000", "address")
 
 
 def test_a_bad_setting_is_one_line_exit_2(

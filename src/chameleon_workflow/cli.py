@@ -6,6 +6,7 @@ Exit codes (see cli_base): 0 done, 2 a user error (one line on stderr), 1 an int
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import traceback
 from importlib import resources
@@ -61,10 +62,22 @@ def serve(
 
     with engine_for_cli():  # refuses a missing, unreachable or outdated database
         pass
+    _check_can_listen(host, port)
     typer.echo(
         f"Chameleon on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", err=True
     )
     run_server(host, port, workers, log_level="info")
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail with one line now if the server could not bind ``host:port`` (in use, bad host)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", exc) from exc
 
 
 @db_app.command("upgrade")
