@@ -95,11 +95,11 @@ def test_toxic_marks_refuse_bad_input(flow: Flow) -> None:
     assert flow.engine.memory.get(uuid.UUID(memory_id))["is_toxic"] is False
 
 
-def test_an_unknown_memory_or_instance_exits_1(flow: Flow) -> None:
+def test_an_unknown_memory_or_instance_is_a_user_error_exit_2(flow: Flow) -> None:
     missing = str(uuid.uuid4())
     result = cli("memory", "mark-toxic", missing, "--reason", "bad")
-    assert result.exit_code == 1 and missing in result.output
-    assert cli("memory", "decay", "--instance", missing).exit_code == 1
+    assert result.exit_code == 2 and missing in result.output
+    assert cli("memory", "decay", "--instance", missing).exit_code == 2
     assert cli("maintenance", "runs", "--job", "coffee").exit_code == 2
 
 

@@ -1,20 +1,24 @@
-"""The command line: server, database and workflow definitions."""
+"""The command line: server, database and workflow definitions.
+
+Exit codes (see cli_base): 0 done, 2 a user error (one line on stderr), 1 an internal failure.
+"""
 
 from __future__ import annotations
 
 import json
+import socket
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import traceback
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click
 
+from .cli_base import EXIT_INTERNAL, EXIT_USAGE, Options, engine_for_cli, fail, scrub
 from .domain.errors import ChameleonError, DefinitionInvalid
 from .engine.core import Engine
-from .settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Chameleon workflow engine.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -22,29 +26,16 @@ workflow_app = typer.Typer(no_args_is_help=True, help="Workflow definitions (tem
 app.add_typer(db_app, name="db")
 app.add_typer(workflow_app, name="workflow")
 
-EXIT_USAGE = 2
+__all__ = ["EXIT_USAGE", "app", "engine_for_cli", "fail", "main", "run"]
 
 
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
-
-
-@contextmanager
-def engine_for_cli() -> Iterator[Engine]:
-    """An engine on the configured database; engine errors become exit code 2."""
-    engine = Engine(Settings())
-    try:
-        yield engine
-    except DefinitionInvalid as exc:
-        typer.echo("error: workflow definition is invalid:", err=True)
-        for v in exc.violations:
-            typer.echo(f"  - {v}", err=True)
-        raise typer.Exit(EXIT_USAGE) from exc
-    except ChameleonError as exc:
-        raise fail(exc.message) from exc
-    finally:
-        engine.close()
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="CHAMELEON_DEBUG", help="Show tracebacks.")
+    ] = False,
+) -> None:
+    Options.debug = debug
 
 
 def read_file(path: Path) -> str:
@@ -63,22 +54,36 @@ def echo_json(data: Any) -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Worker processes.")] = 1,
 ) -> None:
     """Run the HTTP server (with the background services) on the configured database."""
-    from .api.server import run
+    from .api.server import run as run_server
 
-    settings = Settings()
-    typer.echo(f"Chameleon on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    typer.echo(f"database: {settings.database_url}")
-    run(host, port, workers, log_level="info")
+    with engine_for_cli():  # refuses a missing, unreachable or outdated database
+        pass
+    _check_can_listen(host, port)
+    typer.echo(
+        f"Chameleon on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", err=True
+    )
+    run_server(host, port, workers, log_level="info")
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail with one line now if the server could not bind ``host:port`` (in use, bad host)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", exc) from exc
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the schema migrations."""
-    with engine_for_cli() as engine:
+    with engine_for_cli(need_schema=False) as engine:
         engine.upgrade_schema()
     typer.echo("database schema is up to date")
 
@@ -120,7 +125,8 @@ def workflow_list() -> None:
 
 @workflow_app.command("export")
 def workflow_export(
-    name: str, version: Annotated[int | None, typer.Option(help="Version (default latest).")] = None
+    name: str,
+    version: Annotated[int | None, typer.Option(min=1, help="Version (default latest).")] = None,
 ) -> None:
     """Print a template as YAML that re-imports to the same template."""
     with engine_for_cli() as engine:
@@ -129,7 +135,8 @@ def workflow_export(
 
 @workflow_app.command("graph")
 def workflow_graph(
-    name: str, version: Annotated[int | None, typer.Option(help="Version (default latest).")] = None
+    name: str,
+    version: Annotated[int | None, typer.Option(min=1, help="Version (default latest).")] = None,
 ) -> None:
     """Print a template as Graphviz DOT."""
     with engine_for_cli() as engine:
@@ -166,11 +173,36 @@ def _import_once(engine: Engine, text: str) -> Any:
     return engine.templates.import_yaml(text).template
 
 
-def main() -> None:
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line on ``argv``; return the exit code (see the module's docstring)."""
+    command = typer.main.get_command(app)
     try:
-        app()
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.exit(130)
+        result = command.main(args=argv, prog_name="chameleon", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help())
+        return EXIT_USAGE
+    except UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"error: {message}{hint}", err=True)
+        return EXIT_USAGE
+    except typer.TyperException as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+        return EXIT_USAGE
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 (an internal failure: one line, exit 1)
+        if Options.debug:
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0]
+        typer.echo(f"internal error: {type(exc).__name__}: {scrub(first)}", err=True)
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())
 
 
 from .cli_ops import register as _register_ops  # noqa: E402

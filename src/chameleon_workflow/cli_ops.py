@@ -1,7 +1,9 @@
 """Operators' commands (for cron too): the background services, toxic marks, the run history.
 
-Exit codes: 0 done; 1 the operation failed (unknown memory or instance, a failed run);
-2 bad input (a missing, zero, negative or non-integer count, a malformed id, a blank reason).
+Exit codes (see cli_base): 0 done; 2 a user error (a missing, zero, negative or non-integer
+count, a malformed or unknown id, a blank reason, a database that is missing, down or still
+locked after the busy wait); 1 an internal failure. The sweeps and the decay try again while
+another process holds SQLite's write lock, for up to ``--busy-wait`` seconds.
 """
 
 from __future__ import annotations
@@ -10,21 +12,14 @@ import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
+from .cli_base import engine_for_cli, retry_while_busy
 from .domain.enums import Trigger
-from .domain.errors import ChameleonError, InvalidInput
-from .engine.core import Engine
 from .engine.maintenance import JOBS, RunOutcome
-from .settings import Settings
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 zombies_app = typer.Typer(no_args_is_help=True, help="Zombie protocol: reclaim silent leases.")
 stale_app = typer.Typer(no_args_is_help=True, help="Stale token protocol: overdue work to Chronos.")
@@ -46,21 +41,13 @@ DryRun = Annotated[
 ]
 Reason = Annotated[str, typer.Option(help="Why (required, recorded in the audit).")]
 By = Annotated[str | None, typer.Option(help="Who is acting (default: cli:$USER).")]
-
-
-@contextmanager
-def _engine() -> Iterator[Engine]:
-    engine = Engine(Settings())
-    try:
-        yield engine
-    except InvalidInput as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(EXIT_USAGE) from exc
-    except ChameleonError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(EXIT_FAILED) from exc
-    finally:
-        engine.close()
+BusyWait = Annotated[
+    float,
+    typer.Option(
+        min=0, max=86_400, help="Seconds to keep trying while SQLite is locked by another writer."
+    ),
+]
+_engine = engine_for_cli
 
 
 def _plain(value: Any) -> Any:
@@ -85,12 +72,19 @@ def _report(run: RunOutcome, key: str, count_name: str) -> None:
 
 @zombies_app.command("sweep")
 def zombies_sweep(
-    timeout: Count = None, dry_run: DryRun = False, batch_size: BatchSize = None
+    timeout: Count = None,
+    dry_run: DryRun = False,
+    batch_size: BatchSize = None,
+    busy_wait: BusyWait = 120.0,
 ) -> None:
     """Reclaim ACTIVE work whose heartbeat is older than the timeout (default 300 s)."""
     with _engine() as engine:
-        run = engine.maintenance.zombie_sweep(
-            timeout, dry_run=dry_run, batch_size=batch_size, trigger=Trigger.CLI
+        run = retry_while_busy(
+            engine,
+            lambda: engine.maintenance.zombie_sweep(
+                timeout, dry_run=dry_run, batch_size=batch_size, trigger=Trigger.CLI
+            ),
+            busy_wait,
         )
     _report(run, "zombies_reclaimed", "reclaimed")
 
@@ -105,11 +99,17 @@ def zombies_list(
 
 
 @stale_app.command("sweep")
-def stale_tokens_sweep(dry_run: DryRun = False, batch_size: BatchSize = None) -> None:
+def stale_tokens_sweep(
+    dry_run: DryRun = False, batch_size: BatchSize = None, busy_wait: BusyWait = 120.0
+) -> None:
     """Move work left PENDING past its interaction's limit to Chronos."""
     with _engine() as engine:
-        run = engine.maintenance.stale_token_sweep(
-            dry_run=dry_run, batch_size=batch_size, trigger=Trigger.CLI
+        run = retry_while_busy(
+            engine,
+            lambda: engine.maintenance.stale_token_sweep(
+                dry_run=dry_run, batch_size=batch_size, trigger=Trigger.CLI
+            ),
+            busy_wait,
         )
     _report(run, "tokens_moved", "moved")
 
@@ -121,13 +121,22 @@ def memory_decay(
     archive: Annotated[bool, typer.Option("--archive", help="Move to memory_archive.")] = False,
     instance: Annotated[uuid.UUID | None, typer.Option(help="Only this instance.")] = None,
     batch_size: BatchSize = None,
+    busy_wait: BusyWait = 120.0,
 ) -> None:
     """Delete (or archive) memories not injected within the retention period (default 90 days)."""
     with _engine() as engine:
-        run = engine.maintenance.memory_decay(
-            retention_days, dry_run=dry_run, archive=archive, instance_id=instance,
-            batch_size=batch_size, trigger=Trigger.CLI,
-        )  # fmt: skip
+        run = retry_while_busy(
+            engine,
+            lambda: engine.maintenance.memory_decay(
+                retention_days,
+                dry_run=dry_run,
+                archive=archive,
+                instance_id=instance,
+                batch_size=batch_size,
+                trigger=Trigger.CLI,
+            ),  # fmt: skip
+            busy_wait,
+        )
     _report(run, "memories_deleted", "deleted")
 
 

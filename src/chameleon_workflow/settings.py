@@ -16,6 +16,17 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; the default is an SQLite file in the working directory.",
     )
     db_pool_size: int = Field(default=10, ge=1)
+    db_pool_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Wait for a free pooled connection before a 503."
+    )
+    db_connect_timeout_seconds: int = Field(
+        default=10, ge=1, description="PostgreSQL: give up connecting after this long."
+    )
+    sqlite_busy_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="SQLite: wait for another process's write lock before a 503.",
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Request body cap.")
 
     # Background services.

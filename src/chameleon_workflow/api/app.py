@@ -52,10 +52,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.include_router(router)
 
     @app.get("/health", tags=["operations"])
-    def health(engine: EngineDep) -> dict[str, Any]:
-        with engine.db.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
+    async def health(engine: EngineDep) -> dict[str, Any]:
+        """Liveness: the process answers. Touches no database (see ``/ready``)."""
         return {"status": "ok", "database": engine.db.dialect}
+
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        responses={503: {"description": "The database is unreachable or its schema not current"}},
+    )
+    def ready(engine: EngineDep) -> dict[str, Any]:
+        """Readiness: the database answers and has this version's schema (else 503)."""
+        engine.require_schema()
+        return {"status": "ready", "database": engine.db.dialect}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(engine: EngineDep) -> HTMLResponse:

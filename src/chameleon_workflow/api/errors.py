@@ -14,17 +14,22 @@ from starlette.exceptions import HTTPException
 from ..domain.errors import (
     ChameleonError,
     Conflict,
+    DatabaseUnavailable,
     DefinitionInvalid,
     InvalidInput,
     NotAssigned,
     NotFound,
     PayloadTooLarge,
+    SchemaNotCurrent,
 )
+from ..store import faults
 
 logger = logging.getLogger(__name__)
 
 # Most specific first: the first class an error is an instance of decides the status.
 STATUS: list[tuple[type[ChameleonError], int]] = [
+    (DatabaseUnavailable, 503),
+    (SchemaNotCurrent, 503),
     (PayloadTooLarge, 413),
     (DefinitionInvalid, 422),
     (InvalidInput, 422),
@@ -32,6 +37,10 @@ STATUS: list[tuple[type[ChameleonError], int]] = [
     (Conflict, 409),
     (NotAssigned, 403),
 ]
+
+
+# What a 503 tells the client to wait before trying again.
+RETRY_AFTER_SECONDS = 2
 
 
 def status_for(exc: ChameleonError) -> int:
@@ -47,10 +56,28 @@ def error_body(exc: ChameleonError) -> dict[str, Any]:
     return body
 
 
+def engine_error_response(exc: ChameleonError) -> JSONResponse:
+    status = status_for(exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return JSONResponse(error_body(exc), status_code=status, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ChameleonError)
     async def _engine_error(_: Request, exc: ChameleonError) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=status_for(exc))
+        return engine_error_response(exc)
+
+    async def _database_fault(request: Request, exc: Exception) -> JSONResponse:
+        # Faults of the database itself become 503 (the connection is kept); anything else
+        # (integrity, SQL and programming errors) is re-raised and stays a logged 500.
+        fault = faults.unavailable(exc, request.app.state.engine.db.url, "the database")
+        if fault is None:
+            raise exc
+        logger.warning("database unavailable: %s", fault.message)
+        return engine_error_response(fault)
+
+    for fault_type in faults.FAULTS:
+        app.add_exception_handler(fault_type, _database_fault)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -108,3 +108,11 @@ class InvalidState(Conflict):
 
 class NotAssigned(ChameleonError):
     """The actor is not assigned to the role it acts for."""
+
+
+class DatabaseUnavailable(ChameleonError):
+    """The database cannot serve now (unreachable, locked, out of connections): retry later."""
+
+
+class SchemaNotCurrent(ChameleonError):
+    """The database has no Chameleon schema, or another version of it than this code's."""

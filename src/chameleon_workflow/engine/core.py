@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..settings import Settings
-from ..store import migrate
+from ..store import faults, migrate
 from ..store.database import Database
 from .clock import Clock, utcnow
 from .instances import InstanceService
@@ -20,7 +20,13 @@ class Engine:
         self, settings: Settings, *, db: Database | None = None, clock: Clock = utcnow
     ) -> None:
         self.settings = settings
-        self.db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+        self.db = db or Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            sqlite_busy_timeout=settings.sqlite_busy_timeout_seconds,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         self.clock = clock
         self.topologies = TopologyCache(self.db)
         self.templates = TemplateService(self.db, clock)
@@ -32,6 +38,20 @@ class Engine:
 
     def upgrade_schema(self) -> None:
         migrate.upgrade(self.db)
+
+    def require_schema(self, subject: str = "the database") -> None:
+        """Raise unless the database is reachable and at this code's schema revision.
+
+        ``SchemaNotCurrent`` for a missing or outdated schema, ``DatabaseUnavailable`` when it
+        cannot be reached; ``subject`` names the database in the message.
+        """
+        try:
+            migrate.require_current(self.db, subject)
+        except faults.FAULTS as exc:
+            fault = faults.unavailable(exc, self.db.url, subject)
+            if fault is None:
+                raise
+            raise fault from exc
 
     def close(self) -> None:
         self.db.dispose()

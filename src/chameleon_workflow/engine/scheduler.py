@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from ..domain.enums import Trigger
 from ..settings import Settings
-from ..store import leader
+from ..store import faults, leader
 from .maintenance import MEMORY_DECAY, STALE_TOKEN_SWEEP, ZOMBIE_SWEEP, MaintenanceService
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,10 @@ class Scheduler:
         if self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
         if release_leases:
-            await asyncio.to_thread(self._release_all)
+            try:
+                await asyncio.to_thread(self._release_all)
+            except faults.FAULTS as exc:  # the leases then expire on their own
+                self._log_failure("could not release the leases", exc)
         self._leading_until.clear()
         logger.info("scheduler stopped", extra={"replica": self.replica})
 
@@ -127,14 +130,29 @@ class Scheduler:
     # --- the loop ---------------------------------------------------------------------------
 
     async def _loop(self) -> None:
+        failing = False
         while True:
             try:
                 await self._tick()
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 (logged by _log_failure)
                 # The database may be briefly unreachable: leadership then lapses on its
                 # own (see leads()) and the next tick tries again. The loop must outlive it.
-                logger.exception("scheduler tick failed", extra={"replica": self.replica})
+                failing = True
+                self._log_failure("scheduler tick failed", exc)
+            else:
+                if failing:
+                    logger.info("scheduler recovered", extra={"replica": self.replica})
+                failing = False
             await asyncio.sleep(self.tick_seconds)
+
+    def _log_failure(self, what: str, exc: Exception, **extra: str) -> None:
+        """One line for a database fault (it repeats every tick); a traceback for anything else."""
+        fault = faults.unavailable(exc, self.db.url, "the database")
+        extra = {"replica": self.replica, **extra}
+        if fault is not None:
+            logger.warning("%s: %s", what, fault.message, extra=extra)
+        else:
+            logger.exception(what, extra=extra)
 
     async def _tick(self) -> None:
         await asyncio.to_thread(self._renew_leases)
@@ -181,11 +199,9 @@ class Scheduler:
         self._last_start[job.name] = time.monotonic()
         try:
             await asyncio.to_thread(job.run, self._cancel)
-        except Exception:
+        except Exception as exc:  # noqa: BLE001 (logged by _log_failure)
             # Whatever failed (the service records a failed run with its error, unless the
             # database itself is down), the schedule must go on: log it and carry on.
-            logger.exception(
-                "scheduled run failed", extra={"job": job.name, "replica": self.replica}
-            )
+            self._log_failure("scheduled run failed", exc, job=job.name)
         finally:
             self._running.pop(job.name, None)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from .writer_lock import WriterQueue
 
@@ -17,10 +18,33 @@ READ_ONLY = "chameleon_read_only"
 class Database:
     """Owns the SQLAlchemy engine; every write is one transaction from :meth:`begin`."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        sqlite_busy_timeout: float = 30.0,
+        connect_timeout: int = 10,
+        pool_timeout: float = 30.0,
+    ) -> None:
         self.url = make_url(url)
-        self.engine = _create_engine(url, pool_size=pool_size, echo=echo)
+        self.engine = _create_engine(
+            url, pool_size=pool_size, echo=echo, busy_timeout=sqlite_busy_timeout,
+            connect_timeout=connect_timeout, pool_timeout=pool_timeout,
+        )  # fmt: skip
         self._writers = WriterQueue() if self.dialect == "sqlite" else None
+
+    @property
+    def where(self) -> str:
+        """The database as users may see it: an absolute file path, or the URL sans password."""
+        return describe(self.url)
+
+    @property
+    def missing_file(self) -> Path | None:
+        """The SQLite file this database would be, if it does not exist (connecting creates it)."""
+        path = sqlite_path(self.url)
+        return path if path is not None and not path.exists() else None
 
     @property
     def dialect(self) -> str:
@@ -62,20 +86,53 @@ class Database:
         self.engine.dispose()
 
 
-def _create_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
+def sqlite_path(url: URL) -> Path | None:
+    """The absolute path of an SQLite file database; None for memory or another database."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:"):  # a URI filename
+        return None
+    return Path(url.database).resolve()
+
+
+def describe(url: URL) -> str:
+    """An absolute SQLite path, or the URL with its password hidden."""
+    if url.get_backend_name() == "sqlite":
+        path = sqlite_path(url)
+        return str(path) if path is not None else f"SQLite {url.database or ':memory:'}"
+    return url.render_as_string(hide_password=True)
+
+
+def _create_engine(
+    url: str,
+    *,
+    pool_size: int,
+    echo: bool,
+    busy_timeout: float,
+    connect_timeout: int,
+    pool_timeout: float,
+) -> Engine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
         engine = create_engine(url, **kwargs)
-        _configure_sqlite(engine, in_memory=parsed.database in (None, "", ":memory:"))
+        _configure_sqlite(
+            engine,
+            in_memory=parsed.database in (None, "", ":memory:"),
+            busy_timeout=busy_timeout,
+        )
         return engine
-    # No pre-ping: it would cost a round trip per transaction; pool_recycle bounds staleness.
-    kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    # No pre-ping: it would cost a round trip per transaction; pool_recycle bounds staleness,
+    # and a connection found dead invalidates the pool's older ones (so recovery is automatic).
+    kwargs.update(
+        pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, pool_timeout=pool_timeout,
+        connect_args={"connect_timeout": connect_timeout},
+    )  # fmt: skip
     return create_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
+def _configure_sqlite(engine: Engine, *, in_memory: bool, busy_timeout: float) -> None:
     # pysqlite's own transaction handling defers BEGIN and cannot take a write lock up
     # front; we disable it and issue BEGIN IMMEDIATE so that a transaction holds the write
     # lock from its first statement and two read-modify-write transactions never interleave.
@@ -87,7 +144,7 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
