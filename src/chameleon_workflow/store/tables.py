@@ -195,7 +195,10 @@ class Uow(Base):
         Index("ix_uows_waiting", "current_interaction_id", "status", "entered_at"),
         Index("ix_uows_active_heartbeat", "status", "last_heartbeat"),
         Index("ix_uows_parent_id", "parent_id"),
-        Index("ix_uows_instance_id", "instance_id"),
+        # The listing (newest-updated first, keyset on (updated_at, id)); every move rewrites
+        # updated_at, so these two are all it gets (docs/api.md, "Listing units of work").
+        Index("ix_uows_status_updated", "status", "updated_at", "id"),
+        Index("ix_uows_instance_updated", "instance_id", "status", "updated_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
