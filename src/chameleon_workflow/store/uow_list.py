@@ -3,7 +3,9 @@
 Two indexes serve every filter: ``(status, updated_at, id)`` and
 ``(instance_id, status, updated_at, id)``. Without a status filter the query is one
 index range per status (the statuses are a closed set of five), merged and cut to the
-page, so no listing sorts the table.
+page, so no listing sorts the table. Statuses that cannot match are left out first: only
+ACTIVE UOWs have a lease holder, and an interaction's statuses are probed on the
+checkout index ``(current_interaction_id, status, ...)``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, literal, select, tuple_, union_all
+from sqlalchemy import Connection, Row, Select, exists, literal, select, tuple_, union_all
 
 from ..domain.enums import UowStatus
 from .tables import Interaction, Uow, table
@@ -87,9 +89,26 @@ def _branch(f: UowFilter, status: UowStatus, after: Position | None, limit: int)
     return query.order_by(U.c.updated_at.desc(), U.c.id.desc()).limit(limit)
 
 
+def _statuses(conn: Connection, f: UowFilter) -> list[UowStatus]:
+    """The statuses worth an index range: an empty range still costs a scan of the rest."""
+    statuses = [f.status] if f.status is not None else list(UowStatus)
+    if f.lease_holder_id is not None:
+        statuses = [s for s in statuses if s is UowStatus.ACTIVE]
+    if f.interaction_id is not None and len(statuses) > 1:
+        probes = [
+            exists().where(U.c.current_interaction_id == f.interaction_id, U.c.status == s.value)
+            for s in statuses
+        ]
+        found = conn.execute(select(*probes)).one()
+        statuses = [s for s, present in zip(statuses, found, strict=True) if present]
+    return statuses
+
+
 def page(conn: Connection, f: UowFilter, after: Position | None, limit: int) -> list[Row[Any]]:
     """Up to ``limit`` UOWs matching ``f`` after ``after``, newest-updated first."""
-    statuses = [f.status] if f.status is not None else list(UowStatus)
+    statuses = _statuses(conn, f)
+    if not statuses:
+        return []
     if len(statuses) == 1:
         return list(conn.execute(_branch(f, statuses[0], after, limit)))
     branches = [select(_branch(f, s, after, limit).subquery()) for s in statuses]
