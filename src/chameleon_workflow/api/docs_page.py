@@ -1,7 +1,8 @@
-"""The API pages (/docs, /redoc) with their scripts and styles served by the app: no CDN.
+"""The API page (/docs) with its scripts and styles served by the app: no CDN.
 
 The assets come from the pinned ``fastapi-offline`` package (its ``static`` folder holds
-Swagger UI's and ReDoc's distribution files); nothing of that package is imported.
+Swagger UI's distribution files); nothing of that package is imported. ReDoc is off: its
+page fetches its logo from the vendor's CDN, and one API page is enough.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import importlib.util
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -25,7 +26,7 @@ def assets_dir() -> Path:
 
 
 def install(app: FastAPI) -> None:
-    """Serve /docs and /redoc from local assets (create the app with docs_url=None)."""
+    """Serve /docs from local assets (create the app with docs_url=None, redoc_url=None)."""
     app.mount(ASSETS, StaticFiles(directory=assets_dir()), name="docs-assets")
     title = f"{app.title} API"
 
@@ -37,14 +38,4 @@ def install(app: FastAPI) -> None:
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS}/favicon.png",
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=title,
-            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS}/favicon.png",
-            with_google_fonts=False,
         )

@@ -42,5 +42,5 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # Every operation can meet an unavailable database; every one with parameters can be invalid.
 COMMON = responses(422, 503)
-# Operations that take a JSON body also meet the body cap.
-WITH_BODY = responses(413)
+# Operations that take a body also meet the body cap and bodies that cannot be decoded.
+WITH_BODY = responses(400, 413)

@@ -13,7 +13,7 @@ from .deps import EngineDep
 from .encode import plain
 from .responses import responses
 
-router = APIRouter(tags=["templates"], responses=responses(404, 413, 422, 503))
+router = APIRouter(tags=["templates"], responses=responses(400, 404, 413, 422, 503))
 
 
 def _summary(row: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from .schemas import (
     SubmitRequest,
 )
 
-router = APIRouter(tags=["workflow"], responses=responses(403, 404, 409, 413, 422, 503))
+router = APIRouter(tags=["workflow"], responses=responses(400, 403, 404, 409, 413, 422, 503))
 
 
 @router.post("/workflow/instantiate")
