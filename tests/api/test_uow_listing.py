@@ -183,3 +183,9 @@ def test_each_interaction_names_its_readers_and_writers(run: Run) -> None:
     assert names("Timeouts", "written_by") == ["Fixer"]
     triage = by_name["Inbox"]["read_by"][0]
     assert triage["role_id"] == run.roles["Triage"]
+
+
+def test_the_home_page_names_readers_and_writers(run: Run) -> None:
+    page = run.api.c.get("/").text
+    assert "<th>read by</th>" in page
+    assert "<td>Inbox</td><td>PENDING: 1</td><td>Triage</td><td>Fixer, Origin</td>" in page
