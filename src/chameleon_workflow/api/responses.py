@@ -22,6 +22,7 @@ class ErrorBody(BaseModel):
     detail: Any = Field(default=None, description="The framework's message (framework errors)")
 
 
+_ERROR_REF = "#/components/schemas/ErrorBody"
 DESCRIPTIONS = {
     400: "The request cannot be read",
     403: "The actor is not assigned to the role (NotAssigned)",
@@ -34,9 +35,18 @@ DESCRIPTIONS = {
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a router or route: each status with its description and body."""
+    """The ``responses=`` of a router or route: each status with its description and body.
+
+    The JSON content is spelled out because FastAPI files a model under the route's own
+    media type, and errors are JSON on the YAML and DOT exports too.
+    """
     return {
-        status: {"model": ErrorBody, "description": DESCRIPTIONS[status]} for status in statuses
+        status: {
+            "model": ErrorBody,
+            "description": DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
+        }
+        for status in statuses
     }
 
 
