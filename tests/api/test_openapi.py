@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tests.api.conftest import Run, ok, problem
+
 ERROR = {"$ref": "#/components/schemas/ErrorBody"}
 
 
@@ -40,3 +42,11 @@ def test_booleans_and_nulls_are_described_as_accepted(client: TestClient) -> Non
     zombie = spec["components"]["schemas"]["ZombieProtocolRequest"]["properties"]
     assert zombie["dry_run"]["type"] == "boolean"
     assert {"type": "null"} in zombie["timeout_seconds"]["anyOf"]
+
+
+def test_a_boolean_in_a_query_string_is_the_word_true_or_false(run: Run) -> None:
+    path = f"/roles/{run.roles['Triage']}/memories"
+    for word in ("1", "0", "yes", "on", "True", "FALSE", ""):
+        problem(run.api.c.get(f"{path}?include_toxic={word}"), 422, "include_toxic")
+    for word in ("true", "false"):
+        assert ok(run.api.c.get(f"{path}?include_toxic={word}")) == []
