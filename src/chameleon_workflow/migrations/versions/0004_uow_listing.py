@@ -1,6 +1,7 @@
-"""uow listing: (status, updated_at, id) and (instance_id, status, updated_at, id) indexes
+"""uow listing: (status, updated_at, id) and (instance_id, status, updated_at, id, ...) indexes
 
-The second replaces the single-column instance index (it serves the same lookups).
+The second ends with the current role and interaction (filters checked inside the index)
+and replaces the single-column instance index (it serves the same lookups).
 
 Revision ID: 0004
 Revises: 0003
@@ -20,7 +21,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_uows_instance_updated",
         "uows",
-        ["instance_id", "status", "updated_at", "id"],
+        ["instance_id", "status", "updated_at", "id", "current_role_id", "current_interaction_id"],
         unique=False,
     )
     op.drop_index("ix_uows_instance_id", table_name="uows")
