@@ -75,7 +75,10 @@ def time_query(engine: Engine, f: UowFilter, samples: int, depth: int) -> tuple[
     """Seconds per page: the first page, or the page after ``depth`` pages of 50."""
     cursor = None
     for _ in range(depth):
-        cursor = engine.instances.list_uows(f, cursor=cursor).next_cursor
+        following = engine.instances.list_uows(f, cursor=cursor).next_cursor
+        if following is None:
+            break  # fewer pages than asked: time the last one
+        cursor = following
     times, rows = [], 0
     for _ in range(samples):
         t = time.perf_counter()
