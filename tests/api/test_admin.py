@@ -12,7 +12,8 @@ from tests.api.conftest import Api, Run, ok, problem, start_run
 from tests.conftest import FakeClock
 
 DAY = 86_400
-BAD_COUNTS: list[Any] = [0, -1, True, False, 1.5, 300.0, "300", "", None, [], {}, 10**30]
+BAD_COUNTS: list[Any] = [0, -1, True, False, 1.5, 300.0, "300", "", [], {}, 10**30]
+NOT_BOOLEANS: list[Any] = [0, 1, "true", "false", "", None, [], 1.0]
 
 
 @pytest.fixture
@@ -47,6 +48,33 @@ def test_zombie_protocol_refuses_a_timeout_that_is_not_a_positive_integer(
         problem(response, 422, "timeout_seconds")
     assert crun.api.uow(lease["uow_id"])["status"] == "ACTIVE"
     assert runs(crun.api) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/run-zombie-protocol", "/admin/run-stale-token-protocol", "/admin/run-memory-decay"],
+)
+def test_dry_run_is_a_strict_boolean_and_nothing_runs_otherwise(
+    crun: Run, clock: FakeClock, path: str
+) -> None:
+    lease = crun.take("Triage")
+    clock.advance(10_000)
+    for value in NOT_BOOLEANS:
+        problem(crun.api.c.post(path, json={"dry_run": value}), 422, "dry_run")
+    problem(crun.api.c.post("/admin/run-memory-decay", json={"archive": 1}), 422, "archive")
+    assert crun.api.uow(lease["uow_id"])["status"] == "ACTIVE"
+    assert runs(crun.api) == []
+
+
+def test_null_counts_mean_the_default(crun: Run, clock: FakeClock) -> None:
+    lease = crun.take("Triage")
+    clock.advance(10_000)
+    body = {"timeout_seconds": None, "batch_size": None, "dry_run": True}
+    assert ok(crun.api.c.post("/admin/run-zombie-protocol", json=body))["candidates"] == 1
+    body = {"retention_days": None, "batch_size": None, "instance_id": None}
+    ok(crun.api.c.post("/admin/run-memory-decay", json=body))
+    ok(crun.api.c.post("/admin/run-stale-token-protocol", json={"batch_size": None}))
+    assert crun.api.uow(lease["uow_id"])["status"] == "ACTIVE"
 
 
 def test_memory_decay_refuses_a_retention_that_is_not_a_positive_integer(

@@ -13,7 +13,7 @@ from .. import __version__
 from ..engine.core import Engine
 from ..engine.scheduler import Scheduler
 from ..settings import Settings
-from . import errors, home, metrics
+from . import docs_page, errors, home, metrics
 from .deps import EngineDep
 from .limits import BodyLimit
 from .routes_admin import router as admin_router
@@ -43,7 +43,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             if owns_engine:
                 app.state.engine.close()
 
-    app = FastAPI(title="Chameleon", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Chameleon", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    docs_page.install(app)
     app.state.settings = settings
     errors.install(app)
     metrics.install(app)

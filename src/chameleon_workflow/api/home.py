@@ -35,12 +35,15 @@ def render(engine: Engine) -> str:
         d = engine.instances.describe(inst.id)
         parts.append(
             f"<h3>{escape(inst.name)} <small><code>{inst.id}</code></small></h3>"
-            "<table><tr><th>interaction</th><th>waiting work by status</th></tr>"
+            "<table><tr><th>interaction</th><th>work by status</th><th>read by</th>"
+            "<th>written by</th></tr>"
         )
         for x in d["interactions"]:
             depth = ", ".join(f"{k}: {v}" for k, v in sorted(x["depth"].items())) or "empty"
+            readers, writers = (", ".join(r.name for r in x[k]) for k in ("read_by", "written_by"))
             parts.append(
-                f"<tr><td>{escape(x['interaction'].name)}</td><td>{escape(depth)}</td></tr>"
+                f"<tr><td>{escape(x['interaction'].name)}</td><td>{escape(depth)}</td>"
+                f"<td>{escape(readers or 'nobody')}</td><td>{escape(writers or 'nobody')}</td></tr>"
             )
         parts.append("</table><table><tr><th>role</th><th>type</th><th>role id</th></tr>")
         for r in d["roles"]:

@@ -12,6 +12,7 @@ from ..engine.maintenance import RunOutcome
 from ..engine.toxic import ToxicChange
 from .deps import EngineDep
 from .encode import plain
+from .responses import COMMON, WITH_BODY, responses
 from .schemas_admin import (
     BulkToxicRequest,
     MemoryDecayRequest,
@@ -20,7 +21,8 @@ from .schemas_admin import (
     ZombieProtocolRequest,
 )
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=COMMON)
+NOT_FOUND = responses(404)
 
 Limit = Annotated[int, Query(gt=0, le=1000)]
 
@@ -32,7 +34,7 @@ def _run_fields(run: RunOutcome) -> dict[str, Any]:
     return fields
 
 
-@router.post("/run-zombie-protocol")
+@router.post("/run-zombie-protocol", responses=WITH_BODY)
 def run_zombie_protocol(
     engine: EngineDep, body: ZombieProtocolRequest | None = None
 ) -> dict[str, Any]:
@@ -50,7 +52,7 @@ def run_zombie_protocol(
     return {"success": True, "zombies_reclaimed": n, "message": message} | _run_fields(run)
 
 
-@router.post("/run-stale-token-protocol")
+@router.post("/run-stale-token-protocol", responses=WITH_BODY)
 def run_stale_token_protocol(
     engine: EngineDep, body: StaleTokenProtocolRequest | None = None
 ) -> dict[str, Any]:
@@ -65,7 +67,7 @@ def run_stale_token_protocol(
     return {"success": True, "tokens_moved": n, "message": message} | _run_fields(run)
 
 
-@router.post("/run-memory-decay")
+@router.post("/run-memory-decay", responses=NOT_FOUND | WITH_BODY)
 def run_memory_decay(engine: EngineDep, body: MemoryDecayRequest | None = None) -> dict[str, Any]:
     body = body or MemoryDecayRequest()
     run = engine.maintenance.memory_decay(
@@ -100,14 +102,14 @@ def _toxic_result(change: ToxicChange) -> dict[str, Any]:
             "message": f"Memory {m} successfully marked as toxic."}  # fmt: skip
 
 
-@router.post("/mark-toxic")
+@router.post("/mark-toxic", responses=NOT_FOUND | WITH_BODY)
 def mark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
     change = engine.toxic.mark(body.memory_id, body.reason, by=body.by)
     result = _toxic_result(change)
     return {"success": True, "message": result["message"], "changed": change.changed}
 
 
-@router.post("/mark-toxic/bulk")
+@router.post("/mark-toxic/bulk", responses=WITH_BODY)
 def mark_toxic_bulk(body: BulkToxicRequest, engine: EngineDep) -> dict[str, Any]:
     changes = engine.toxic.mark_many(body.memory_ids, body.reason, by=body.by)
     results = [_toxic_result(c) for c in changes]
@@ -119,7 +121,7 @@ def mark_toxic_bulk(body: BulkToxicRequest, engine: EngineDep) -> dict[str, Any]
     }
 
 
-@router.post("/unmark-toxic")
+@router.post("/unmark-toxic", responses=NOT_FOUND | WITH_BODY)
 def unmark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
     change = engine.toxic.unmark(body.memory_id, body.reason, by=body.by)
     m = body.memory_id
@@ -131,7 +133,7 @@ def unmark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
     return {"success": True, "message": message, "changed": change.changed}
 
 
-@router.get("/memories/{memory_id}/toxic-history")
+@router.get("/memories/{memory_id}/toxic-history", responses=NOT_FOUND)
 def toxic_history(memory_id: uuid.UUID, engine: EngineDep) -> list[dict[str, Any]]:
     return plain(engine.toxic.history(memory_id))
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
+from ..domain.enums import UowStatus
+from ..engine.uow_listing import DEFAULT_LIMIT, MAX_LIMIT
+from ..store.uow_list import UowFilter
 from .deps import EngineDep
 from .encode import plain
+from .responses import COMMON, WITH_BODY, responses
 from .schemas import ActorRequest, AssignmentRequest
 
-router = APIRouter(tags=["discovery"])
+router = APIRouter(tags=["discovery"], responses=COMMON)
+NOT_FOUND = responses(404)
 
 
 def _instance(i: Any) -> dict[str, Any]:
@@ -29,8 +35,14 @@ def list_instances(engine: EngineDep) -> list[dict[str, Any]]:
     return [_instance(i) for i in engine.instances.list()]
 
 
-@router.get("/instances/{instance_id}")
+def _roles(rows: Any) -> list[dict[str, str]]:
+    return [{"role_id": str(r.id), "name": r.name} for r in rows]
+
+
+@router.get("/instances/{instance_id}", responses=NOT_FOUND)
 def get_instance(instance_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
+    """The instance's roles and interactions; each interaction names the roles that read it
+    (``read_by``: INBOUND components) and write it (``written_by``: OUTBOUND)."""
     d = engine.instances.describe(instance_id)
     return _instance(d["instance"]) | {
         "roles": [
@@ -43,6 +55,8 @@ def get_instance(instance_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
                 "name": x["interaction"].name,
                 "stale_token_limit_seconds": x["interaction"].stale_token_limit_seconds,
                 "depth": x["depth"],
+                "read_by": _roles(x["read_by"]),
+                "written_by": _roles(x["written_by"]),
             }
             for x in d["interactions"]
         ],
@@ -51,7 +65,7 @@ def get_instance(instance_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     }
 
 
-@router.post("/actors", status_code=201)
+@router.post("/actors", status_code=201, responses=WITH_BODY)
 def create_actor(body: ActorRequest, engine: EngineDep) -> dict[str, Any]:
     return {"actor_id": str(engine.instances.create_actor(body.name, body.type))}
 
@@ -61,22 +75,54 @@ def list_actors(engine: EngineDep) -> list[dict[str, Any]]:
     return plain(engine.instances.list_actors())
 
 
-@router.get("/actors/{actor_id}")
+@router.get("/actors/{actor_id}", responses=NOT_FOUND)
 def get_actor(actor_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     return plain(engine.instances.actor(actor_id))
 
 
-@router.post("/actors/{actor_id}/assignments", status_code=201)
+@router.post("/actors/{actor_id}/assignments", status_code=201, responses=NOT_FOUND | WITH_BODY)
 def assign(actor_id: uuid.UUID, body: AssignmentRequest, engine: EngineDep) -> dict[str, Any]:
     created = engine.instances.assign(actor_id, body.role_id)
     return {"actor_id": str(actor_id), "role_id": str(body.role_id), "created": created}
 
 
-@router.get("/uows/{uow_id}")
+@router.get("/uows", responses=NOT_FOUND)
+def list_uows(
+    engine: EngineDep,
+    instance_id: uuid.UUID | None = None,
+    status: UowStatus | None = None,
+    role_id: uuid.UUID | None = None,
+    interaction_id: uuid.UUID | None = None,
+    actor_id: Annotated[
+        uuid.UUID | None, Query(description="The actor holding the UOW's lease now")
+    ] = None,
+    updated_before: Annotated[AwareDatetime | None, Query(description="Strictly before")] = None,
+    updated_after: Annotated[AwareDatetime | None, Query(description="Strictly after")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    """Units of work, newest-updated first, each with its failure reason; page with
+    ``next_cursor`` (null on the last page). Named ids that do not exist are 404s."""
+    f = UowFilter(
+        instance_id=instance_id,
+        status=status,
+        role_id=role_id,
+        interaction_id=interaction_id,
+        lease_holder_id=actor_id,
+        updated_before=updated_before,
+        updated_after=updated_after,
+    )
+    page = engine.instances.list_uows(f, limit=limit, cursor=cursor)
+    return {"items": plain(page.items), "next_cursor": page.next_cursor}
+
+
+@router.get("/uows/{uow_id}", responses=NOT_FOUND)
 def get_uow(uow_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     return plain(engine.instances.uow(uow_id))
 
 
-@router.get("/uows/{uow_id}/history")
+@router.get("/uows/{uow_id}/history", responses=NOT_FOUND)
 def uow_history(uow_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     return plain(engine.instances.history(uow_id))

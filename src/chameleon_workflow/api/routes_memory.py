@@ -10,15 +10,17 @@ from fastapi import APIRouter, Query
 from ..domain.enums import MemoryScope
 from .deps import EngineDep
 from .encode import plain
-from .schemas import MemoryRequest
+from .responses import COMMON, WITH_BODY, responses
+from .schemas import MemoryRequest, QueryBool
 
-router = APIRouter(tags=["memory"])
+router = APIRouter(tags=["memory"], responses=COMMON)
+NOT_FOUND = responses(404)
 
 # SQL OFFSET is a signed 64-bit integer on both databases; beyond it the driver fails.
 MAX_OFFSET = 2**63 - 1
 
 
-@router.post("/roles/{role_id}/memories", status_code=201)
+@router.post("/roles/{role_id}/memories", status_code=201, responses=NOT_FOUND | WITH_BODY)
 def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> dict[str, Any]:
     row = engine.memory.write(
         role_id,
@@ -31,13 +33,13 @@ def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> 
     return plain(row)
 
 
-@router.get("/roles/{role_id}/memories")
+@router.get("/roles/{role_id}/memories", responses=NOT_FOUND)
 def list_memories(
     role_id: uuid.UUID,
     engine: EngineDep,
     scope: MemoryScope | None = None,
     actor_id: uuid.UUID | None = None,
-    include_toxic: bool = True,
+    include_toxic: QueryBool = True,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
@@ -52,16 +54,16 @@ def list_memories(
     return plain(rows)
 
 
-@router.get("/memories/{memory_id}")
+@router.get("/memories/{memory_id}", responses=NOT_FOUND)
 def get_memory(memory_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     return plain(engine.memory.get(memory_id))
 
 
-@router.get("/memories/{memory_id}/influence")
+@router.get("/memories/{memory_id}/influence", responses=NOT_FOUND)
 def memory_influence(memory_id: uuid.UUID, engine: EngineDep) -> list[dict[str, Any]]:
     return plain(engine.memory.influence(memory_id))
 
 
-@router.get("/uows/{uow_id}/memory-injections")
+@router.get("/uows/{uow_id}/memory-injections", responses=NOT_FOUND)
 def uow_injections(uow_id: uuid.UUID, engine: EngineDep) -> list[dict[str, Any]]:
     return plain(engine.memory.injected_into(uow_id))

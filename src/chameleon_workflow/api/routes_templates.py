@@ -11,8 +11,9 @@ from fastapi.responses import PlainTextResponse
 from ..domain.errors import InvalidInput
 from .deps import EngineDep
 from .encode import plain
+from .responses import responses
 
-router = APIRouter(tags=["templates"])
+router = APIRouter(tags=["templates"], responses=responses(400, 404, 413, 422, 503))
 
 
 def _summary(row: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from .deps import EngineDep
 from .encode import plain
+from .responses import responses
 from .schemas import (
     CheckoutRequest,
     FailureRequest,
@@ -19,7 +20,7 @@ from .schemas import (
     SubmitRequest,
 )
 
-router = APIRouter(tags=["workflow"])
+router = APIRouter(tags=["workflow"], responses=responses(400, 403, 404, 409, 413, 422, 503))
 
 
 @router.post("/workflow/instantiate")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..domain.enums import ActorType, MemoryScope
@@ -37,6 +37,18 @@ def storable_problem(value: Any, where: str) -> str | None:
         elif isinstance(item, list):
             stack.extend((inner, f"{path}[{i}]", depth + 1) for i, inner in enumerate(item))
     return None
+
+
+def _true_or_false(value: Any) -> Any:
+    # A query string carries text: only the words true and false are booleans (not 0, 1, yes).
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return value == "true"
+    return value
+
+
+QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
 
 
 class Body(BaseModel):

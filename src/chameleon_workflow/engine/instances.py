@@ -9,17 +9,19 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..domain.enums import ActorType, RoleType, UowStatus
+from ..domain.enums import ActorType, Direction, RoleType, UowStatus
 from ..domain.errors import InvalidInput, UnknownActor, UnknownRole, UnknownUow
 from ..domain.guardians import choose_route
 from ..store import actors, uows
 from ..store import instances as store
 from ..store.database import Database
-from ..store.instances import InstanceRow
+from ..store.instances import InstanceRow, RoleRow
+from ..store.uow_list import UowFilter
 from .clock import Clock, utcnow
 from .records import attribute_rows, check_attributes, log_row, metadata
 from .templates import TemplateService
 from .topology import Topology, TopologyCache
+from .uow_listing import DEFAULT_LIMIT, UowListing, UowPage
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,8 @@ class InstanceService:
             return store.list_instances(conn)
 
     def describe(self, instance_id: uuid.UUID) -> dict[str, Any]:
-        """The instance with its roles and interactions (and their queue depth by status)."""
+        """The instance with its roles and interactions: queue depth by status, and the
+        roles that read each interaction (INBOUND) and write it (OUTBOUND)."""
         topo = self.topologies.of_instance(instance_id)
         with self.db.connect() as conn:
             depths = store.queue_depths(conn, instance_id)
@@ -149,12 +152,23 @@ class InstanceService:
             "instance": topo.instance,
             "roles": sorted(topo.roles.values(), key=lambda r: r.name),
             "interactions": [
-                {"interaction": i, "depth": depths.get(i.id, {})}
+                {
+                    "interaction": i,
+                    "depth": depths.get(i.id, {}),
+                    "read_by": _roles_on(topo, i.name, Direction.INBOUND),
+                    "written_by": _roles_on(topo, i.name, Direction.OUTBOUND),
+                }
                 for i in sorted(topo.interactions.values(), key=lambda i: i.name)
             ],
             "ate_interaction": topo.interaction_name(topo.ate_id),
             "chronos_interaction": topo.interaction_name(topo.chronos_id),
         }
+
+    def list_uows(
+        self, f: UowFilter, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> UowPage:
+        """One page of UOWs, newest-updated first (see ``UowListing.page``)."""
+        return UowListing(self.db, self.topologies).page(f, limit=limit, cursor=cursor)
 
     def counts_by_status(self) -> dict[str, int]:
         with self.db.connect() as conn:
@@ -225,3 +239,13 @@ class InstanceService:
         if role_id not in topo.roles:
             raise UnknownRole(f"role {role_id} does not exist", id=str(role_id))
         return topo.role(role_id)
+
+
+def _roles_on(topo: Topology, interaction: str, direction: Direction) -> list[RoleRow]:
+    """The roles with a component of ``direction`` on ``interaction``, by name."""
+    names = {
+        c.role
+        for c in topo.defn.components
+        if c.interaction == interaction and c.direction is direction
+    }
+    return sorted((topo.roles[topo.role_ids[n]] for n in names), key=lambda r: r.name)

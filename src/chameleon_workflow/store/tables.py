@@ -195,7 +195,20 @@ class Uow(Base):
         Index("ix_uows_waiting", "current_interaction_id", "status", "entered_at"),
         Index("ix_uows_active_heartbeat", "status", "last_heartbeat"),
         Index("ix_uows_parent_id", "parent_id"),
-        Index("ix_uows_instance_id", "instance_id"),
+        # The listing (newest-updated first, keyset on (updated_at, id)); every move rewrites
+        # updated_at, so these two are all it gets (docs/api.md, GET /uows). The trailing
+        # role and interaction let those filters be checked inside the index; a move rewrites
+        # them along with status and updated_at, so they widen the entry, not the writes.
+        Index("ix_uows_status_updated", "status", "updated_at", "id"),
+        Index(
+            "ix_uows_instance_updated",
+            "instance_id",
+            "status",
+            "updated_at",
+            "id",
+            "current_role_id",
+            "current_interaction_id",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
