@@ -109,7 +109,9 @@ def workflow_import(file: Path) -> None:
         imported = engine.templates.import_yaml(text)
     t = imported.template
     warnings = [w.as_dict() for w in imported.warnings]
-    echo_json({"template_id": str(t.id), "name": t.name, "version": t.version, "warnings": warnings})
+    echo_json(
+        {"template_id": str(t.id), "name": t.name, "version": t.version, "warnings": warnings}
+    )
 
 
 @workflow_app.command("list")

@@ -56,9 +56,7 @@ def _decode(raw: bytes) -> str:
         raise InvalidInput("the request body must be UTF-8 encoded YAML") from exc
 
 
-@router.post(
-    "/templates", status_code=201, openapi_extra=_IMPORT_DOC, responses=_IMPORT_RESPONSES
-)
+@router.post("/templates", status_code=201, openapi_extra=_IMPORT_DOC, responses=_IMPORT_RESPONSES)
 async def import_template(request: Request, engine: EngineDep) -> dict[str, Any]:
     """Import a workflow YAML (the raw request body); 422 lists every violation."""
     text = _decode(await request.body())

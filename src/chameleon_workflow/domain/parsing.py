@@ -15,7 +15,6 @@ import yaml
 from .definition import ComponentDef, GuardianDef, InteractionDef, RoleDef, WorkflowDefinition
 from .enums import Direction, GuardianType, RoleType, Strategy, ZombiePolicy
 from .errors import DefinitionInvalid
-from .yaml_budget import DEFAULT_BUDGET, YamlBudget, over_budget
 from .parsing_fields import (
     Problems,
     a_type,
@@ -29,14 +28,17 @@ from .parsing_fields import (
     optional_str,
     positive_int,
     reference,
+    unknown_fix,
     usable_name,
     version_str,
 )
+from .yaml_budget import DEFAULT_BUDGET, YamlBudget, over_budget
 
 EMPTY_DOCUMENT = (
     "the document is empty: send a workflow definition in YAML, a mapping with a 'workflow' key"
 )
 SECTIONS = ("roles", "interactions", "components", "guardians")
+_NULL_TAG = "tag:yaml.org,2002:null"
 REQUIRED_SECTIONS = ("roles", "interactions", "components")
 # The keys each element may carry, in the order messages list them.
 _COMMON = ("description", "ai_context")
@@ -49,7 +51,9 @@ COMPONENT_KEYS = ("name", *_LINKS, *_COMMON, "guardian", "guardians")
 GUARDIAN_KEYS = ("name", "type", "config", "attributes", *_COMMON, "component_name", "component")
 
 
-def parse_workflow_yaml(text: str, budget: YamlBudget | None = DEFAULT_BUDGET) -> WorkflowDefinition:
+def parse_workflow_yaml(
+    text: str, budget: YamlBudget | None = DEFAULT_BUDGET
+) -> WorkflowDefinition:
     """Parse a YAML document (safe loader only); raises DefinitionInvalid listing all problems.
 
     The document is composed first and refused, before any Python data is built from it,
@@ -78,7 +82,7 @@ def _load(text: str, budget: YamlBudget | None, problems: Problems) -> object:
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
-        if root is None:
+        if root is None or (root.tag == _NULL_TAG and root.value == ""):
             problems.structure("document", EMPTY_DOCUMENT)
             return None
         refusal = over_budget(root, len(text), budget) if budget else None
@@ -268,7 +272,8 @@ def _attach(
         return
     raw = by_name.get(target)
     if raw is None:
-        p.reference(where, f"{where} names unknown component {target!r}")
+        fix = unknown_fix("component", target, by_name)
+        p.reference(where, f"{where} names unknown component {target!r}: {fix}")
         return
     raw.guardians.append((label, data))
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from ..domain import export, validation
 from ..domain.definition import WorkflowDefinition
-from ..domain.validation_dead_ends import DefinitionWarning, dead_ends
 from ..domain.errors import UnknownTemplate
 from ..domain.parsing import parse_workflow_mapping, parse_workflow_yaml
+from ..domain.validation_dead_ends import DefinitionWarning, dead_ends
 from ..domain.yaml_budget import DEFAULT_BUDGET, YamlBudget
 from ..settings import Settings
 from ..store import templates as store
