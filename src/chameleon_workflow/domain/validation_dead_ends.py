@@ -11,8 +11,9 @@ interaction's INBOUND components lead to the roles that take work from it.
   Ate and Chronos interactions (which the engine itself feeds with failed work).
 - **W3 Queue nobody can take from**: work lands in an interaction as PENDING (routed there by
   an OUTBOUND component) or as FAILED (it is the Ate or Chronos interaction); BETA and OMEGA
-  take only PENDING work, EPSILON and TAU take both. An interaction that receives a status
-  none of its consumers takes holds that work for ever.
+  take only PENDING work, EPSILON and TAU take both, and a consumer whose gate never passes
+  (a condition on no attribute that is false, e.g. ``1 > 2``) takes nothing. An interaction
+  that receives work none of its consumers can take holds that work for ever.
 
 Only components count: routing conditions are not evaluated (a route is a possible path).
 """
@@ -22,8 +23,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .definition import WorkflowDefinition
-from .enums import Direction, RoleType, UowStatus
+from .definition import ComponentDef, GuardianDef, WorkflowDefinition
+from .enums import Direction, GuardianType, RoleType, UowStatus
+from .errors import ConditionError
+from .gates import MAX_COMPOSITE_DEPTH
+from .guardian_config import read_composite, read_criteria
+from .policy import parse_condition
 
 _NORMAL = frozenset({RoleType.BETA, RoleType.OMEGA})
 _FAILURE = (RoleType.EPSILON, RoleType.TAU)
@@ -122,12 +127,57 @@ def _untaken(defn: WorkflowDefinition, flow: _Flow) -> Iterable[DefinitionWarnin
     produced = {i for interactions in flow.writes.values() for i in interactions}
     for interaction in defn.interactions:
         name = interaction.name
-        readers = flow.readers.get(name, [])
+        consumers = [c for c in defn.components if c.interaction == name]
+        consumers = [c for c in consumers if c.direction is Direction.INBOUND]
         arriving = [UowStatus.PENDING] if name in produced else []
         arriving += [UowStatus.FAILED] if name in defn.failure_paths else []
         for status in arriving:
-            if readers and not any(status in _takes(flow.types.get(r)) for r in readers):
-                yield _untaken_warning(name, status, readers)
+            why = [_refusal(c, flow.types.get(c.role), status) for c in consumers]
+            if consumers and all(why):
+                yield _untaken_warning(name, status, why)
+
+
+def _refusal(c: ComponentDef, role_type: RoleType | None, status: UowStatus) -> str | None:
+    """Why component ``c`` can never take work of ``status`` (None when it can)."""
+    if status not in _takes(role_type):
+        kind = role_type.value if role_type else "unknown"
+        return f"'{c.name}' belongs to {kind} role '{c.role}', which takes no {status.value} work"
+    shut = next((g for g in c.guardians if _never_passes(g, 0)), None)
+    if shut is not None:
+        return f"'{c.name}' has guardian '{shut.name}', which never passes"
+    return None
+
+
+def _never_passes(g: GuardianDef, depth: int) -> bool:
+    """A gate that holds for no work at all: a condition on no attribute that is false (or
+    cannot be evaluated), or a COMPOSITE whose logic makes such a step decisive."""
+    if g.type is GuardianType.CRITERIA_GATE:
+        criteria, _ = read_criteria(g.config)
+        return (
+            criteria is not None
+            and criteria.condition is not None
+            and _constantly_false(criteria.condition)
+        )
+    if g.type is GuardianType.COMPOSITE and depth < MAX_COMPOSITE_DEPTH:
+        composite, _ = read_composite(g.name, g.config)
+        if composite is None:
+            return False
+        shut = [_never_passes(step, depth + 1) for step in composite.steps]
+        return any(shut) if composite.logic.upper() == "AND" else all(shut)
+    return False
+
+
+def _constantly_false(text: str) -> bool:
+    try:
+        condition = parse_condition(text)
+    except ConditionError:
+        return False  # R11 reports it
+    if condition.names:
+        return False
+    try:
+        return not condition.evaluate({})
+    except ConditionError:
+        return True
 
 
 def _takes(role_type: RoleType | None) -> tuple[UowStatus, ...]:
@@ -139,13 +189,14 @@ def _takes(role_type: RoleType | None) -> tuple[UowStatus, ...]:
     return ()
 
 
-def _untaken_warning(interaction: str, status: UowStatus, readers: list[str]) -> DefinitionWarning:
+def _untaken_warning(
+    interaction: str, status: UowStatus, why: list[str | None]
+) -> DefinitionWarning:
     where = f"interaction '{interaction}'"
-    names = ", ".join(f"'{r}'" for r in readers)
-    kinds = [t.value for t in RoleType if status in _takes(t)]
+    kinds = " or ".join(t.value for t in RoleType if status in _takes(t))
     message = (
-        f"{where} receives {status.value} work that none of its consumers ({names}) can take; "
-        f"add a component with direction INBOUND from '{interaction}' to a "
-        f"{' or '.join(kinds)} role"
+        f"{where} receives {status.value} work that none of its consumers can ever take "
+        f"({'; '.join(w for w in why if w)}); add a component with direction INBOUND from "
+        f"'{interaction}' to a {kinds} role, or correct the gate"
     )
     return DefinitionWarning("W3", where, message)
