@@ -33,6 +33,7 @@ from .parsing_fields import (
     version_str,
 )
 from .yaml_budget import DEFAULT_BUDGET, YamlBudget, over_budget
+from .yaml_loading import compose, construct
 
 EMPTY_DOCUMENT = (
     "the document is empty: send a workflow definition in YAML, a mapping with a 'workflow' key"
@@ -79,19 +80,15 @@ def parse_workflow_yaml(
 
 
 def _load(text: str, budget: YamlBudget | None, problems: Problems) -> object:
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None or (root.tag == _NULL_TAG and root.value == ""):
-            problems.structure("document", EMPTY_DOCUMENT)
-            return None
-        refusal = over_budget(root, len(text), budget) if budget else None
-        if refusal:
-            problems.structure("document", refusal)
-            return None
-        return loader.construct_document(root)
-    finally:
-        loader.dispose()
+    root = compose(text)
+    if root is None or (root.tag == _NULL_TAG and root.value == ""):
+        problems.structure("document", EMPTY_DOCUMENT)
+        return None
+    refusal = over_budget(root, len(text), budget) if budget else None
+    if refusal:
+        problems.structure("document", refusal)
+        return None
+    return construct(root)
 
 
 def parse_workflow_mapping(data: object) -> WorkflowDefinition:

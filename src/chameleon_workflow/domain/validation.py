@@ -69,8 +69,11 @@ def _strategies(defn: WorkflowDefinition) -> Iterable[Violation]:
 
 
 def _flow(defn: WorkflowDefinition) -> Iterable[Violation]:
+    by_interaction: dict[str, list[ComponentDef]] = {}
+    for c in defn.components:
+        by_interaction.setdefault(c.interaction, []).append(c)
     for interaction in defn.interactions:
-        linked = [c for c in defn.components if c.interaction == interaction.name]
+        linked = by_interaction.get(interaction.name, [])
         where = f"interaction '{interaction.name}'"
         if not any(c.direction is Direction.OUTBOUND for c in linked):
             message = (
@@ -159,12 +162,13 @@ def _unique_names(defn: WorkflowDefinition) -> Iterable[Violation]:
 def _references(defn: WorkflowDefinition) -> Iterable[Violation]:
     roles = [r.name for r in defn.roles]
     interactions = [i.name for i in defn.interactions]
+    role_set, interaction_set = set(roles), set(interactions)
     for c in defn.components:
         where = f"component '{c.name}'"
-        if c.role not in roles:
+        if c.role not in role_set:
             message = f"{where} names unknown role '{c.role}': {unknown_fix('role', c.role, roles)}"
             yield Violation("R15", "Referential integrity", where, message)
-        if c.interaction not in interactions:
+        if c.interaction not in interaction_set:
             fix = unknown_fix("interaction", c.interaction, interactions)
             message = f"{where} names unknown interaction '{c.interaction}': {fix}"
             yield Violation("R15", "Referential integrity", where, message)

@@ -125,10 +125,13 @@ def _unreachable(defn: WorkflowDefinition, flow: _Flow) -> Iterable[DefinitionWa
 
 def _untaken(defn: WorkflowDefinition, flow: _Flow) -> Iterable[DefinitionWarning]:
     produced = {i for interactions in flow.writes.values() for i in interactions}
+    inbound: dict[str, list[ComponentDef]] = {}
+    for c in defn.components:
+        if c.direction is Direction.INBOUND:
+            inbound.setdefault(c.interaction, []).append(c)
     for interaction in defn.interactions:
         name = interaction.name
-        consumers = [c for c in defn.components if c.interaction == name]
-        consumers = [c for c in consumers if c.direction is Direction.INBOUND]
+        consumers = inbound.get(name, [])
         arriving = [UowStatus.PENDING] if name in produced else []
         arriving += [UowStatus.FAILED] if name in defn.failure_paths else []
         for status in arriving:

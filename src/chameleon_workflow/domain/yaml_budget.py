@@ -52,40 +52,41 @@ def expansion(root: yaml.Node, cap: Expansion) -> Expansion:
     ``cap``). A node reached again while it is being sized (an anchor cycle) counts as one
     node; the cycle itself is reported later, when the data is read.
     """
-    done: dict[int, Expansion] = {}
+    done: dict[int, tuple[int, int]] = {}
     open_nodes: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
     while stack:
-        node, children_done = stack.pop()
+        node, children = stack.pop()
         key = id(node)
-        if key in done:
+        if children is None:
+            if key in done:
+                continue
+            if isinstance(node, yaml.ScalarNode):
+                own = 0 if node.tag == _MERGE_TAG else len(node.value)
+                done[key] = (1, 1 + own)
+                continue
+            children = _children(node)
+            open_nodes.add(key)
+            stack.append((node, children))
+            stack.extend((c, None) for c in children if id(c) not in open_nodes)
             continue
-        children = _children(node)
-        if children_done:
-            open_nodes.discard(key)
-            done[key] = _sum(node, [done.get(id(c), Expansion(1, 1)) for c in children], cap)
-            continue
-        open_nodes.add(key)
-        stack.append((node, True))
-        stack.extend((c, False) for c in children if id(c) not in done and id(c) not in open_nodes)
-    return done[id(root)]
+        open_nodes.discard(key)
+        nodes = chars = 1
+        for child in children:
+            n, c = done.get(id(child), (1, 1))
+            nodes += n
+            chars += c
+        done[key] = (min(nodes, cap.nodes + 1), min(chars, cap.chars + 1))
+    nodes, chars = done[id(root)]
+    return Expansion(nodes, chars)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
     if isinstance(node, yaml.MappingNode):
         # A merge key (``<<: *base``) copies the merged mapping's pairs into this one: its
         # value counts in full, like any other value; the ``<<`` key itself adds one node.
         return [part for pair in node.value for part in pair]
-    return []
-
-
-def _sum(node: yaml.Node, parts: list[Expansion], cap: Expansion) -> Expansion:
-    own = len(node.value) if isinstance(node, yaml.ScalarNode) and node.tag != _MERGE_TAG else 0
-    nodes = min(1 + sum(p.nodes for p in parts), cap.nodes + 1)
-    chars = min(1 + own + sum(p.chars for p in parts), cap.chars + 1)
-    return Expansion(nodes, chars)
+    return list(node.value)
 
 
 def over_budget(root: yaml.Node, source_chars: int, budget: YamlBudget) -> str | None:
