@@ -142,7 +142,10 @@ def test_a_composite_and_with_a_shut_step_never_passes() -> None:
 
 
 def test_a_second_consumer_that_can_take_the_work_is_enough() -> None:
-    other = "{name: Fixer_Inbox, role: Fixer, interaction: Inbox, direction: INBOUND, guardians: [{type: PASS_THRU}]}"
+    other = (
+        "{name: Fixer_Inbox, role: Fixer, interaction: Inbox, direction: INBOUND, "
+        "guardians: [{type: PASS_THRU}]}"
+    )
     found = warnings_after(
         FIXER_BACK,
         CLOCK_BACK,

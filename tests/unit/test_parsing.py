@@ -300,8 +300,8 @@ def test_a_guardian_for_an_unknown_component_is_a_dangling_reference() -> None:
             ("components", 0, "guardian"),
             {"type": "STANDARD"},
             "R6 Known vocabulary: guardian 'Start_Out_guardian_1' has unknown type 'STANDARD' "
-            "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER); "
-            "write one of those",
+            "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER)"
+            "; write one of those",
         ),
     ],
 )
