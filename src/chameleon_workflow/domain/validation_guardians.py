@@ -101,8 +101,12 @@ def _field_names(g: GuardianDef) -> Iterator[tuple[str, Any]]:
 
 def config_violations(defn: WorkflowDefinition) -> Iterable[Violation]:
     """R13: each guardian's config is complete and consistent with its component."""
+    targets_of: dict[str, set[str]] = {}
+    for c in defn.components:
+        if c.direction is Direction.OUTBOUND:
+            targets_of.setdefault(c.role, set()).add(c.interaction)
     for c, g in _guardians(defn):
-        targets = {x.interaction for x in defn.components_of(c.role, Direction.OUTBOUND)}
+        targets = targets_of.get(c.role, set())
         for problem in _placement_problems(g, c) + _problems(g, c.role, targets, 0):
             message = f"guardian '{g.name}' on component '{c.name}' {problem}"
             yield Violation("R13", "Guardian configuration", f"guardian '{g.name}'", message)
