@@ -90,18 +90,20 @@ def db_upgrade() -> None:
 
 @workflow_app.command("validate")
 def workflow_validate(file: Path) -> None:
-    """Check a workflow YAML against every rule; exit 2 when invalid."""
-    from .engine.templates import validate_yaml
+    """Check a workflow YAML against every rule; exit 2 when invalid (warnings exit 0)."""
+    from .engine.templates import validate_yaml, yaml_budget
 
     text = read_file(file)
     try:
-        defn = validate_yaml(text)
+        checked = validate_yaml(text, yaml_budget(Settings()))
     except DefinitionInvalid as exc:
         typer.echo(f"{file}: invalid", err=True)
         for v in exc.violations:
             typer.echo(f"  - {v}", err=True)
         raise typer.Exit(EXIT_USAGE) from exc
-    typer.echo(f"{file}: valid workflow '{defn.name}'")
+    for w in checked.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    typer.echo(f"{file}: valid workflow '{checked.definition.name}'")
 
 
 @workflow_app.command("import")
@@ -111,7 +113,10 @@ def workflow_import(file: Path) -> None:
     with engine_for_cli() as engine:
         imported = engine.templates.import_yaml(text)
     t = imported.template
-    echo_json({"template_id": str(t.id), "name": t.name, "version": t.version})
+    warnings = [w.as_dict() for w in imported.warnings]
+    echo_json(
+        {"template_id": str(t.id), "name": t.name, "version": t.version, "warnings": warnings}
+    )
 
 
 @workflow_app.command("list")

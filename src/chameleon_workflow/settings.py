@@ -51,3 +51,19 @@ class Settings(BaseSettings):
         default=None,
         description="This replica's name in leases and run records (default: host-pid-random).",
     )
+
+    # Workflow definitions: how far YAML aliases may expand a document, and how many
+    # instances' parsed topologies each process keeps in memory.
+    yaml_max_nodes: int = Field(
+        default=500_000,
+        ge=1,
+        description="Most YAML nodes a definition may have once aliases and merge keys expand.",
+    )
+    yaml_max_expansion: float = Field(
+        default=10.0,
+        ge=1,
+        description="Most a definition's text may grow through aliases, as a multiple of its size.",
+    )
+    topology_cache_size: int = Field(
+        default=1024, ge=1, description="Instances whose topology each process keeps (LRU)."
+    )

@@ -30,7 +30,8 @@ MALFORMED = [
     ("scalar", "just a sentence", ["STRUCTURE", "not a string"]),
     ("number", "42", ["STRUCTURE", "not"]),
     ("list", "- a\n- b\n", ["STRUCTURE", "not a list"]),
-    ("empty", "", ["STRUCTURE", "null"]),
+    ("empty", "", ["STRUCTURE", "the document is empty"]),
+    ("blank", "\n  \n# nothing here\n", ["STRUCTURE", "the document is empty"]),
     ("no-sections", "workflow: {name: X}\n", ["STRUCTURE", "roles"]),
     ("deep-list", "[" * 50_000, ["STRUCTURE", "nested"]),
     ("deep-map", "{a: " * 5_000, ["STRUCTURE", "nested"]),
@@ -123,7 +124,8 @@ def test_unknown_or_malformed_template_id(client: TestClient) -> None:
 
 def test_import_returns_id_name_and_version(api: Api) -> None:
     created = api.import_template(ROUTING)
-    assert set(created) == {"template_id", "name", "version"}
+    assert set(created) == {"template_id", "name", "version", "warnings"}
+    assert created["warnings"] == []
     assert (created["name"], created["version"]) == ("Routing_Test", 1)
     listed = ok(api.c.get("/templates"))
     assert [(t["template_id"], t["name"], t["version"]) for t in listed] == [

@@ -79,7 +79,10 @@ def with_changes(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
             "- workflow: {name: x}",
             "the document must be a mapping with a 'workflow' key, not a list",
         ),
-        ("", "the document must be a mapping with a 'workflow' key, not null"),
+        ("", "the document is empty: send a workflow definition in YAML"),
+        ("# only a comment\n---\n", "the document is empty"),
+        ("  \n\n", "the document is empty"),
+        ("null", "the document must be a mapping with a 'workflow' key, not null"),
         ("!!python/object/apply:os.system ['true']", "the document is not valid YAML"),
         ("workflow: {version: " + "9" * 5000 + "}", "holds a value YAML cannot load: Exceeds"),
         ("workflow: {description: 2024-13-45}", "holds a value YAML cannot load: month must"),
@@ -261,7 +264,8 @@ def test_a_guardian_for_an_unknown_component_is_a_dangling_reference() -> None:
         with_changes(("guardians",), [{"name": "G", "component": "Nope", "type": "CERBERUS"}])
     )
     assert [str(v) for v in found] == [
-        "R15 Referential integrity: guardian 'G' names unknown component 'Nope'"
+        "R15 Referential integrity: guardian 'G' names unknown component 'Nope': "
+        "add a component named 'Nope', or name one of 'Start_Out', 'Work_In'"
     ]
 
 
@@ -272,31 +276,32 @@ def test_a_guardian_for_an_unknown_component_is_a_dangling_reference() -> None:
             ("roles", 0, "role_type"),
             "STANDARD",
             "R6 Known vocabulary: role 'Start' has unknown type 'STANDARD' "
-            "(known: ALPHA, BETA, OMEGA, EPSILON, TAU)",
+            "(known: ALPHA, BETA, OMEGA, EPSILON, TAU); write one of those",
         ),
         (
             ("roles", 1, "strategy"),
             "MIXED",
             "R6 Known vocabulary: role 'Work' has unknown strategy 'MIXED' "
-            "(known: HOMOGENEOUS, HETEROGENEOUS)",
+            "(known: HOMOGENEOUS, HETEROGENEOUS); write one of those",
         ),
         (
             ("roles", 1, "zombie_policy"),
             "explode",
             "R6 Known vocabulary: role 'Work' has unknown zombie_policy 'explode' "
-            "(known: fail, requeue)",
+            "(known: fail, requeue); write one of those",
         ),
         (
             ("components", 0, "direction"),
             "SIDEWAYS",
             "R6 Known vocabulary: component 'Start_Out' has unknown direction 'SIDEWAYS' "
-            "(known: INBOUND, OUTBOUND)",
+            "(known: INBOUND, OUTBOUND); write one of those",
         ),
         (
             ("components", 0, "guardian"),
             {"type": "STANDARD"},
             "R6 Known vocabulary: guardian 'Start_Out_guardian_1' has unknown type 'STANDARD' "
-            "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER)",
+            "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER)"
+            "; write one of those",
         ),
     ],
 )
@@ -331,7 +336,8 @@ def test_the_zero_agent_example_fails_on_its_unknown_guardian_type() -> None:
     assert [v.rule for v in found] == ["R6", "R6"]
     assert str(found[0]) == (
         "R6 Known vocabulary: guardian 'Timeout_Sweep_guardian_1' has unknown type 'STANDARD' "
-        "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER)"
+        "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER); "
+        "write one of those"
     )
     assert found[1].element == "guardian 'Remedial_Inbound_guardian_1'"
 

@@ -613,6 +613,6 @@ def test_the_omega_example_fails_only_the_cerberus_mandate() -> None:
         "protects": "Cerberus mandate",
         "element": "component 'Finalizer_From_Queue'",
         "message": "R9 Cerberus mandate: component 'Finalizer_From_Queue' feeds OMEGA without "
-        "a CERBERUS guardian",
+        "a CERBERUS guardian: add 'guardian: {type: CERBERUS}' to it",
     }
     assert len(violations) == 1

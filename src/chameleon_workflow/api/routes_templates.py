@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
 from ..domain.errors import InvalidInput
@@ -26,19 +27,48 @@ def _summary(row: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/templates", status_code=201)
-async def import_template(request: Request, engine: EngineDep) -> dict[str, Any]:
-    """Import a workflow YAML (the raw request body); 422 lists every violation."""
-    raw = await request.body()
+_YAML_SCHEMA = {"type": "string", "description": "A workflow definition in YAML."}
+_IMPORT_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The workflow YAML, as the raw request body (UTF-8).",
+        "content": {
+            "application/yaml": {"schema": _YAML_SCHEMA},
+            "text/plain": {"schema": _YAML_SCHEMA},
+        },
+    }
+}
+_ERROR = {"content": {"application/json": {"schema": {"type": "object"}}}}
+_IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Imported as a new version; `warnings` lists dead ends (W1-W3)."},
+    413: {"description": "The body exceeds CHAMELEON_MAX_BODY_BYTES.", **_ERROR},
+    422: {
+        "description": "Not UTF-8, empty, over the YAML alias budget, or invalid: "
+        "`violations` lists every broken rule.",
+        **_ERROR,
+    },
+}
+
+
+def _decode(raw: bytes) -> str:
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput("the request body must be UTF-8 encoded YAML") from exc
-    imported = engine.templates.import_yaml(text)
+
+
+@router.post("/templates", status_code=201, openapi_extra=_IMPORT_DOC, responses=_IMPORT_RESPONSES)
+async def import_template(request: Request, engine: EngineDep) -> dict[str, Any]:
+    """Import a workflow YAML (the raw request body); 422 lists every violation."""
+    text = _decode(await request.body())
+    # Parsing and validation run in the thread pool so a large document never holds the
+    # event loop: other requests (/health included) are answered meanwhile.
+    imported = await run_in_threadpool(engine.templates.import_yaml, text)
     return {
         "template_id": str(imported.template.id),
         "name": imported.template.name,
         "version": imported.template.version,
+        "warnings": [w.as_dict() for w in imported.warnings],
     }
 
 

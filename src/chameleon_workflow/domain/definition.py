@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .enums import Direction, GuardianType, RoleType, Strategy, ZombiePolicy
@@ -82,7 +83,16 @@ class WorkflowDefinition:
         return [r for r in self.roles if r.type is role_type]
 
     def components_of(self, role: str, direction: Direction) -> list[ComponentDef]:
-        return [c for c in self.components if c.role == role and c.direction is direction]
+        return list(self._components_by_role.get((role, direction), ()))
+
+    # Indexes built on first use (the definition is immutable), so that validating or
+    # routing a large definition stays linear in its size.
+    @cached_property
+    def _components_by_role(self) -> dict[tuple[str, Direction], list[ComponentDef]]:
+        index: dict[tuple[str, Direction], list[ComponentDef]] = {}
+        for c in self.components:
+            index.setdefault((c.role, c.direction), []).append(c)
+        return index
 
     def _first_inbound_of(self, role_type: RoleType) -> str | None:
         roles = self.roles_of_type(role_type)
@@ -101,7 +111,7 @@ class WorkflowDefinition:
         """TAU's inbound interaction: where zombies and stale tokens go."""
         return self._first_inbound_of(RoleType.TAU)
 
-    @property
+    @cached_property
     def failure_paths(self) -> frozenset[str]:
         return frozenset(i for i in (self.ate_interaction, self.chronos_interaction) if i)
 

@@ -129,7 +129,8 @@ def _field_criteria(config: Mapping[str, Any]) -> tuple[Criteria | None, list[st
     if operator is None:
         problems.append(f"needs an 'operator' (one of {', '.join(OPERATORS)})")
     elif not isinstance(operator, str) or operator.upper() not in OPERATORS:
-        problems.append(f"has unknown operator {operator!r} (known: {', '.join(OPERATORS)})")
+        known = ", ".join(OPERATORS)
+        problems.append(f"has unknown operator {operator!r} (known: {known}); use one of those")
     else:
         operator = operator.upper()
         problems.extend(_threshold_problems(operator, threshold))
@@ -186,7 +187,8 @@ def read_step(name: str, step: object) -> tuple[GuardianDef | None, list[str]]:
         return None, [f"{name} must be a mapping {{type, config}}"]
     unknown = [str(k) for k in step if k not in ("type", "config")]
     if unknown:
-        return None, [f"{name} has unknown key(s) {', '.join(unknown)}; only type and config"]
+        listed = ", ".join(unknown)
+        return None, [f"{name} has unknown key(s) {listed}; give only type and config"]
     raw_type, config = step.get("type"), step.get("config", {})
     known = ", ".join(GATE_TYPES)
     if not isinstance(raw_type, str) or raw_type.strip().upper() not in GATE_TYPES:
@@ -230,7 +232,7 @@ def read_policy(config: Mapping[str, Any]) -> tuple[tuple[Branch, ...] | None, l
     problems = [problem for _, found in read for problem in found]
     parsed = tuple(b for b, _ in read if b is not None)
     if sum(b.default for b in parsed) > 1:
-        problems.append("'interaction_policy' has more than one default branch")
+        problems.append("'interaction_policy' has more than one default branch; keep one")
     return (None if problems else parsed), problems
 
 
@@ -244,7 +246,9 @@ def _branch(index: int, item: object) -> tuple[Branch | None, list[str]]:
     if not isinstance(default, bool):
         problems.append(f"{where}: 'default' must be true or false")
     elif default and condition is not None:
-        problems.append(f"{where} is a default branch and must not have a condition")
+        problems.append(
+            f"{where} is a default branch and must not have a condition; remove one of them"
+        )
     elif not default and blank(condition):
         problems.append(f"{where} needs a 'condition' (or 'default: true')")
     if (not default or target is not None) and blank(target):

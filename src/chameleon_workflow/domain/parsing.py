@@ -28,11 +28,18 @@ from .parsing_fields import (
     optional_str,
     positive_int,
     reference,
+    unknown_fix,
     usable_name,
     version_str,
 )
+from .yaml_budget import DEFAULT_BUDGET, YamlBudget, over_budget
+from .yaml_loading import compose, construct
 
+EMPTY_DOCUMENT = (
+    "the document is empty: send a workflow definition in YAML, a mapping with a 'workflow' key"
+)
 SECTIONS = ("roles", "interactions", "components", "guardians")
+_NULL_TAG = "tag:yaml.org,2002:null"
 REQUIRED_SECTIONS = ("roles", "interactions", "components")
 # The keys each element may carry, in the order messages list them.
 _COMMON = ("description", "ai_context")
@@ -42,14 +49,20 @@ ROLE_KEYS = ("name", "role_type", "type", "strategy", *_COMMON, *_ZOMBIE)
 INTERACTION_KEYS = ("name", *_COMMON, "stale_token_limit_seconds")
 _LINKS = ("role", "role_name", "interaction", "interaction_name", "direction")
 COMPONENT_KEYS = ("name", *_LINKS, *_COMMON, "guardian", "guardians")
-GUARDIAN_KEYS = ("name", "type", "config", *_COMMON, "component_name", "component")
+GUARDIAN_KEYS = ("name", "type", "config", "attributes", *_COMMON, "component_name", "component")
 
 
-def parse_workflow_yaml(text: str) -> WorkflowDefinition:
-    """Parse a YAML document (safe loader only); raises DefinitionInvalid listing all problems."""
+def parse_workflow_yaml(
+    text: str, budget: YamlBudget | None = DEFAULT_BUDGET
+) -> WorkflowDefinition:
+    """Parse a YAML document (safe loader only); raises DefinitionInvalid listing all problems.
+
+    The document is composed first and refused, before any Python data is built from it,
+    when its aliases and merge keys would expand it beyond ``budget`` (None: no budget).
+    """
     problems = Problems()
     try:
-        data = yaml.safe_load(text)
+        data = _load(text, budget, problems)
     except yaml.YAMLError as exc:
         problems.structure("document", f"the document is not valid YAML: {exc}")
         raise DefinitionInvalid(problems.violations) from exc
@@ -61,7 +74,21 @@ def parse_workflow_yaml(text: str) -> WorkflowDefinition:
         # PyYAML composes nested collections recursively; absurd nesting must not be a crash.
         problems.structure("document", "the document is nested too deeply")
         raise DefinitionInvalid(problems.violations) from None
+    if problems:
+        raise DefinitionInvalid(problems.violations)
     return parse_workflow_mapping(data)
+
+
+def _load(text: str, budget: YamlBudget | None, problems: Problems) -> object:
+    root = compose(text)
+    if root is None or (root.tag == _NULL_TAG and root.value == ""):
+        problems.structure("document", EMPTY_DOCUMENT)
+        return None
+    refusal = over_budget(root, len(text), budget) if budget else None
+    if refusal:
+        problems.structure("document", refusal)
+        return None
+    return construct(root)
 
 
 def parse_workflow_mapping(data: object) -> WorkflowDefinition:
@@ -242,7 +269,8 @@ def _attach(
         return
     raw = by_name.get(target)
     if raw is None:
-        p.reference(where, f"{where} names unknown component {target!r}")
+        fix = unknown_fix("component", target, by_name)
+        p.reference(where, f"{where} names unknown component {target!r}: {fix}")
         return
     raw.guardians.append((label, data))
 
@@ -286,7 +314,8 @@ def _guardian(
     if data.get("type") is None:
         p.structure(where, f"{where} has no type")
     guardian_type = enum_value(data.get("type"), GuardianType, "type", where, p)
-    config = config_of(data.get("config"), where, p)
+    # The prototype's documentation spells a guardian's settings ``attributes``.
+    config = config_of(aliased(data, ("config", "attributes"), where, p), where, p)
     description = optional_str(data, "description", where, p)
     ai_context = free_form(data.get("ai_context"), "ai_context", where, p)
     if guardian_type is None:

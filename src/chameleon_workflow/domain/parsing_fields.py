@@ -109,6 +109,13 @@ def name_of(
     return value
 
 
+def unknown_fix(kind: str, name: str, known: Iterable[str]) -> str:
+    """How to fix a reference to an unknown element: define it, or name an existing one."""
+    names = ", ".join(f"'{k}'" for k in known)
+    existing = f", or name one of {names}" if names else ""
+    return f"add a {kind} named '{name}'{existing}"
+
+
 def reference(value: object, what: str, where: str, p: Problems) -> str | None:
     """A required reference to another element by name."""
     if value is None:
@@ -169,7 +176,9 @@ def enum_value(
         return enum(word)
     except ValueError:
         known = ", ".join(m.value for m in enum)
-        p.vocabulary(where, f"{where} has unknown {what} {value!r} (known: {known})")
+        p.vocabulary(
+            where, f"{where} has unknown {what} {value!r} (known: {known}); write one of those"
+        )
         return None
 
 

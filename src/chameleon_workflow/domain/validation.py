@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from .definition import ComponentDef, RoleDef, WorkflowDefinition
 from .enums import Direction, GuardianType, RoleType, Strategy
 from .errors import DefinitionInvalid, Violation
+from .parsing_fields import unknown_fix
 from .validation_guardians import condition_violations, config_violations
 from .validation_routing import routing_violations
 
@@ -43,32 +44,50 @@ def _singletons(defn: WorkflowDefinition) -> Iterable[Violation]:
         roles = defn.roles_of_type(role_type)
         if not roles:
             message = (
-                f"workflow '{defn.name}' has no {role_type.value} role; exactly one is required"
+                f"workflow '{defn.name}' has no {role_type.value} role; exactly one is required: "
+                f"add a role with role_type {role_type.value}"
             )
             yield Violation(rule, protects, f"workflow '{defn.name}'", message)
         elif len(roles) > 1:
             names = ", ".join(f"'{r.name}'" for r in roles)
-            message = f"workflow has {len(roles)} {role_type.value} roles ({names}); exactly one"
-            yield Violation(rule, protects, f"role '{roles[1].name}'", message + " is required")
+            message = (
+                f"workflow has {len(roles)} {role_type.value} roles ({names}); exactly one is "
+                f"required: keep one and change the role_type of the others (or remove them)"
+            )
+            yield Violation(rule, protects, f"role '{roles[1].name}'", message)
 
 
 def _strategies(defn: WorkflowDefinition) -> Iterable[Violation]:
     known = " or ".join(s.value for s in Strategy)
     for role in defn.roles_of_type(RoleType.BETA):
         if role.strategy is None:
-            message = f"BETA role '{role.name}' has no strategy ({known})"
+            message = (
+                f"BETA role '{role.name}' has no strategy ({known}): add 'strategy: "
+                f"HOMOGENEOUS' or 'strategy: HETEROGENEOUS' to it"
+            )
             yield Violation("R5", "Decomposition strategy", f"role '{role.name}'", message)
 
 
 def _flow(defn: WorkflowDefinition) -> Iterable[Violation]:
+    by_interaction: dict[str, list[ComponentDef]] = {}
+    for c in defn.components:
+        by_interaction.setdefault(c.interaction, []).append(c)
     for interaction in defn.interactions:
-        linked = [c for c in defn.components if c.interaction == interaction.name]
+        linked = by_interaction.get(interaction.name, [])
         where = f"interaction '{interaction.name}'"
         if not any(c.direction is Direction.OUTBOUND for c in linked):
-            message = f"{where} has no producer (no OUTBOUND component puts work into it)"
+            message = (
+                f"{where} has no producer (no OUTBOUND component puts work into it): add a "
+                f"component with direction OUTBOUND that writes to '{interaction.name}', or "
+                f"remove the interaction"
+            )
             yield Violation("R7", "Flow integrity", where, message)
         if not any(c.direction is Direction.INBOUND for c in linked):
-            message = f"{where} has no consumer (no INBOUND component takes work from it)"
+            message = (
+                f"{where} has no consumer (no INBOUND component takes work from it): add a "
+                f"component with direction INBOUND that reads from '{interaction.name}', or "
+                f"remove the interaction"
+            )
             yield Violation("R7", "Flow integrity", where, message)
 
 
@@ -80,14 +99,20 @@ def _inbound_of(defn: WorkflowDefinition, role_type: RoleType) -> list[Component
 def _ate_guard(defn: WorkflowDefinition) -> Iterable[Violation]:
     for c in _inbound_of(defn, RoleType.EPSILON):
         if not c.guardians:
-            message = f"component '{c.name}' feeds EPSILON without a guardian"
+            message = (
+                f"component '{c.name}' feeds EPSILON without a guardian: add a guardian to it "
+                f"(e.g. 'guardian: {{type: PASS_THRU}}')"
+            )
             yield Violation("R8", "Ate guard", f"component '{c.name}'", message)
 
 
 def _cerberus(defn: WorkflowDefinition) -> Iterable[Violation]:
     for c in _inbound_of(defn, RoleType.OMEGA):
         if not any(g.type is GuardianType.CERBERUS for g in c.guardians):
-            message = f"component '{c.name}' feeds OMEGA without a CERBERUS guardian"
+            message = (
+                f"component '{c.name}' feeds OMEGA without a CERBERUS guardian: add "
+                f"'guardian: {{type: CERBERUS}}' to it"
+            )
             yield Violation("R9", "Cerberus mandate", f"component '{c.name}'", message)
 
 
@@ -104,10 +129,16 @@ def _direction_of(
     where = f"role '{role.name}'"
     forbidden = Direction.INBOUND if needed is Direction.OUTBOUND else Direction.OUTBOUND
     if not defn.components_of(role.name, needed):
-        message = f"{role.type.value} {where} has no {needed.value} component"
+        message = (
+            f"{role.type.value} {where} has no {needed.value} component: add a component "
+            f"with role '{role.name}' and direction {needed.value}"
+        )
         yield Violation("R10", "Directional integrity", where, message)
     for c in defn.components_of(role.name, forbidden):
-        message = f"{role.type.value} {where} must not have {forbidden.value} component '{c.name}'"
+        message = (
+            f"{role.type.value} {where} must not have {forbidden.value} component '{c.name}': "
+            f"remove it, or give it to another role"
+        )
         yield Violation("R10", "Directional integrity", f"component '{c.name}'", message)
 
 
@@ -121,21 +152,25 @@ def _unique_names(defn: WorkflowDefinition) -> Iterable[Violation]:
     for kind, names in kinds:
         for name, count in Counter(names).items():
             if count > 1:
-                message = f"{count} {kind}s are named '{name}'; {kind} names must be unique"
+                message = (
+                    f"{count} {kind}s are named '{name}'; {kind} names must be unique: rename "
+                    f"all but one"
+                )
                 yield Violation("R14", "Unique names", f"{kind} '{name}'", message)
 
 
 def _references(defn: WorkflowDefinition) -> Iterable[Violation]:
-    roles = {r.name for r in defn.roles}
-    interactions = {i.name for i in defn.interactions}
+    roles = [r.name for r in defn.roles]
+    interactions = [i.name for i in defn.interactions]
+    role_set, interaction_set = set(roles), set(interactions)
     for c in defn.components:
         where = f"component '{c.name}'"
-        if c.role not in roles:
-            yield Violation(
-                "R15", "Referential integrity", where, f"{where} names unknown role '{c.role}'"
-            )
-        if c.interaction not in interactions:
-            message = f"{where} names unknown interaction '{c.interaction}'"
+        if c.role not in role_set:
+            message = f"{where} names unknown role '{c.role}': {unknown_fix('role', c.role, roles)}"
+            yield Violation("R15", "Referential integrity", where, message)
+        if c.interaction not in interaction_set:
+            fix = unknown_fix("interaction", c.interaction, interactions)
+            message = f"{where} names unknown interaction '{c.interaction}': {fix}"
             yield Violation("R15", "Referential integrity", where, message)
 
 

@@ -45,14 +45,20 @@ def condition_violations(defn: WorkflowDefinition) -> Iterable[Violation]:
 
 
 def _actor_problem() -> str:
-    return f"refers to {FORBIDDEN_NAME}; routing must not depend on who did the work"
+    return (
+        f"refers to {FORBIDDEN_NAME}; routing must not depend on who did the work: compare a "
+        f"UOW attribute instead"
+    )
 
 
 def _condition_problem(text: str) -> str | None:
     try:
         condition = parse_condition(text)
     except ConditionError as exc:
-        return f"does not parse: {exc.message}"
+        return (
+            f"does not parse: {exc.message}; correct it (see 'The condition language' in "
+            f"docs/workflows.md)"
+        )
     if FORBIDDEN_NAME in condition.names:
         return _actor_problem()
     return None
@@ -95,8 +101,12 @@ def _field_names(g: GuardianDef) -> Iterator[tuple[str, Any]]:
 
 def config_violations(defn: WorkflowDefinition) -> Iterable[Violation]:
     """R13: each guardian's config is complete and consistent with its component."""
+    targets_of: dict[str, set[str]] = {}
+    for c in defn.components:
+        if c.direction is Direction.OUTBOUND:
+            targets_of.setdefault(c.role, set()).add(c.interaction)
     for c, g in _guardians(defn):
-        targets = {x.interaction for x in defn.components_of(c.role, Direction.OUTBOUND)}
+        targets = targets_of.get(c.role, set())
         for problem in _placement_problems(g, c) + _problems(g, c.role, targets, 0):
             message = f"guardian '{g.name}' on component '{c.name}' {problem}"
             yield Violation("R13", "Guardian configuration", f"guardian '{g.name}'", message)
@@ -107,17 +117,29 @@ def _placement_problems(g: GuardianDef, c: ComponentDef) -> list[str]:
     problems = read_default(g.config)
     if c.direction is Direction.INBOUND:
         if g.config.get("default") is True:
-            problems.append("marks an INBOUND component default; only outbound routes can be")
+            problems.append(
+                "marks an INBOUND component default; only outbound routes can be: remove "
+                "'default' from it"
+            )
         if "interaction_policy" in g.config:
-            problems.append("has an interaction_policy, but INBOUND components do not route")
+            problems.append(
+                "has an interaction_policy, but INBOUND components do not route: move it to "
+                "an OUTBOUND component of the same role"
+            )
         if g.type is GuardianType.DIRECTIONAL_FILTER:
             problems.append(
-                "is a DIRECTIONAL_FILTER on an INBOUND component; filters route outbound"
+                "is a DIRECTIONAL_FILTER on an INBOUND component; filters route outbound: "
+                "move it to an OUTBOUND component"
             )
     elif g.type is GuardianType.CERBERUS:
-        problems.append("is a CERBERUS on an OUTBOUND component; Cerberus guards OMEGA's inbound")
+        problems.append(
+            "is a CERBERUS on an OUTBOUND component; Cerberus guards OMEGA's inbound: move it "
+            "to OMEGA's INBOUND component, or change its type"
+        )
     if g.type is GuardianType.DIRECTIONAL_FILTER and "interaction_policy" in g.config:
-        problems.append("has both a DIRECTIONAL_FILTER and an interaction_policy; give one")
+        problems.append(
+            "has both a DIRECTIONAL_FILTER and an interaction_policy; give one: remove the other"
+        )
     return problems
 
 
@@ -132,7 +154,11 @@ def _problems(g: GuardianDef, role: str, targets: set[str], depth: int) -> list[
 
 
 def _no_route(what: str, target: str, role: str) -> str:
-    return f"{what} routes to '{target}', but role '{role}' has no OUTBOUND component into it"
+    return (
+        f"{what} routes to '{target}', but role '{role}' has no OUTBOUND component into it: "
+        f"add a component with role '{role}', direction OUTBOUND and interaction '{target}', "
+        f"or route to one of the role's own outbound interactions"
+    )
 
 
 def _type_problems(g: GuardianDef, role: str, targets: set[str], depth: int) -> list[str]:
@@ -153,7 +179,10 @@ def _type_problems(g: GuardianDef, role: str, targets: set[str], depth: int) -> 
 
 def _composite_problems(g: GuardianDef, role: str, targets: set[str], depth: int) -> list[str]:
     if depth >= MAX_COMPOSITE_DEPTH:
-        return [f"nests COMPOSITE steps deeper than {MAX_COMPOSITE_DEPTH} levels"]
+        return [
+            f"nests COMPOSITE steps deeper than {MAX_COMPOSITE_DEPTH} levels: flatten the "
+            f"steps (an AND of ANDs is one AND)"
+        ]
     problems = read_composite(g.name, g.config)[1]
     for step in _steps(g):
         step_problems = _type_problems(step, role, targets, depth + 1)

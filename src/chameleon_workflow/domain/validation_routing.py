@@ -33,10 +33,18 @@ def _role_routes(role: str, routes: list[ComponentDef]) -> Iterable[Violation]:
     names = ", ".join(f"'{c.name}'" for c in routes)
     defaults = sum(_default_marks(c) for c in routes)
     if defaults == 0 and not any(_has_rule(g) for c in routes for g in c.guardians):
-        message = f"{where} has {len(routes)} routes ({names}) but no routing rule or default route"
+        message = (
+            f"{where} has {len(routes)} routes ({names}) but no routing rule or default route: "
+            f"add a routing rule to one of them (an interaction_policy, a DIRECTIONAL_FILTER or "
+            f"a CRITERIA_GATE guardian), or mark one default ('config: {{default: true}}' on "
+            f"its guardian)"
+        )
         yield Violation(RULE, PROTECTS, where, message)
     if defaults > 1:
-        message = f"{where} marks {defaults} of its routes ({names}) default; at most one may be"
+        message = (
+            f"{where} marks {defaults} of its routes ({names}) default; at most one may be: "
+            f"remove 'default: true' from all but one"
+        )
         yield Violation(RULE, PROTECTS, where, message)
 
 

@@ -10,7 +10,7 @@ from .instances import InstanceService
 from .maintenance import MaintenanceService
 from .memory import MemoryService
 from .runtime import Runtime
-from .templates import TemplateService
+from .templates import TemplateService, yaml_budget
 from .topology import TopologyCache
 from .toxic import ToxicFilter
 
@@ -28,8 +28,8 @@ class Engine:
             pool_timeout=settings.db_pool_timeout_seconds,
         )
         self.clock = clock
-        self.topologies = TopologyCache(self.db)
-        self.templates = TemplateService(self.db, clock)
+        self.topologies = TopologyCache(self.db, settings.topology_cache_size)
+        self.templates = TemplateService(self.db, clock, yaml_budget(settings))
         self.instances = InstanceService(self.db, self.topologies, self.templates, clock)
         self.runtime = Runtime(self.db, self.topologies, clock)
         self.maintenance = MaintenanceService(self.db, settings, clock)

@@ -9,6 +9,9 @@ from ..domain import export, validation
 from ..domain.definition import WorkflowDefinition
 from ..domain.errors import UnknownTemplate
 from ..domain.parsing import parse_workflow_mapping, parse_workflow_yaml
+from ..domain.validation_dead_ends import DefinitionWarning, dead_ends
+from ..domain.yaml_budget import DEFAULT_BUDGET, YamlBudget
+from ..settings import Settings
 from ..store import templates as store
 from ..store.database import Database
 from ..store.templates import TemplateRow
@@ -19,23 +22,49 @@ from .clock import Clock, utcnow
 class ImportedTemplate:
     template: TemplateRow
     definition: WorkflowDefinition
+    warnings: tuple[DefinitionWarning, ...] = ()
 
 
-def validate_yaml(text: str) -> WorkflowDefinition:
+@dataclass(frozen=True)
+class Checked:
+    """A definition that passed every rule, with the dead ends validation warns about."""
+
+    definition: WorkflowDefinition
+    warnings: tuple[DefinitionWarning, ...]
+
+
+def yaml_budget(settings: Settings) -> YamlBudget:
+    return YamlBudget(
+        max_nodes=settings.yaml_max_nodes,
+        max_expansion=settings.yaml_max_expansion,
+        nodes_setting="CHAMELEON_YAML_MAX_NODES",
+        expansion_setting="CHAMELEON_YAML_MAX_EXPANSION",
+    )
+
+
+def validate_yaml(text: str, budget: YamlBudget = DEFAULT_BUDGET) -> Checked:
     """Parse and validate; raises DefinitionInvalid listing every violation."""
-    defn = parse_workflow_yaml(text)
+    defn = parse_workflow_yaml(text, budget)
     validation.check(defn)
-    return defn
+    return Checked(defn, tuple(dead_ends(defn)))
 
 
 class TemplateService:
-    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, clock: Clock = utcnow, budget: YamlBudget = DEFAULT_BUDGET
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.budget = budget
 
     def import_yaml(self, text: str) -> ImportedTemplate:
-        """Validate fully, then write a new version of the named template in one transaction."""
-        defn = validate_yaml(text)
+        """Validate fully, then write a new version of the named template in one transaction.
+
+        Parsing, validation and the canonical export happen before the transaction opens, so
+        no slow work holds a write lock.
+        """
+        checked = validate_yaml(text, self.budget)
+        defn = checked.definition
         canonical = export.to_yaml(defn)
         with self.db.begin() as conn:
             row = store.insert_template(
@@ -47,7 +76,7 @@ class TemplateService:
                 defn=defn,
                 now=self.clock(),
             )
-        return ImportedTemplate(row, defn)
+        return ImportedTemplate(row, defn, checked.warnings)
 
     def list(self) -> list[TemplateRow]:
         with self.db.connect() as conn:
@@ -68,9 +97,8 @@ class TemplateService:
             raise UnknownTemplate(f"no {which}template named '{name}'", name=name)
         return row
 
-    @staticmethod
-    def definition_of(text: str) -> WorkflowDefinition:
-        return validate_yaml(text)
+    def definition_of(self, text: str) -> WorkflowDefinition:
+        return validate_yaml(text, self.budget).definition
 
     @staticmethod
     def definition(row: TemplateRow) -> WorkflowDefinition:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
@@ -103,22 +104,30 @@ class Topology:
 
 
 class TopologyCache:
-    """Instances never change shape after cloning, so their topology is cached forever."""
+    """Instances never change shape after cloning, so their topology is cached; the cache keeps
+    the ``size`` most recently used instances (a process serving many instances stays bounded).
+    """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, size: int = 1024) -> None:
         self.db = db
-        self._by_instance: dict[uuid.UUID, Topology] = {}
+        self.size = size
+        self._by_instance: OrderedDict[uuid.UUID, Topology] = OrderedDict()
         self._instance_of_role: dict[uuid.UUID, uuid.UUID] = {}
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._by_instance)
 
     def of_instance(self, instance_id: uuid.UUID, conn: Connection | None = None) -> Topology:
         """The instance's topology; pass the open ``conn`` when inside a transaction.
 
         (On SQLite a second connection would wait for the first one's write lock.)
         """
-        topo = self._by_instance.get(instance_id)
-        if topo is not None:
-            return topo
+        with self._lock:
+            topo = self._by_instance.get(instance_id)
+            if topo is not None:
+                self._by_instance.move_to_end(instance_id)
+                return topo
         if conn is not None:
             topo = self._load(conn, instance_id)
         else:
@@ -127,6 +136,10 @@ class TopologyCache:
         with self._lock:
             self._by_instance[instance_id] = topo
             self._instance_of_role.update({rid: instance_id for rid in topo.roles})
+            while len(self._by_instance) > self.size:
+                _, evicted = self._by_instance.popitem(last=False)
+                for rid in evicted.roles:
+                    self._instance_of_role.pop(rid, None)
         return topo
 
     @staticmethod
