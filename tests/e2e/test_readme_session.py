@@ -13,15 +13,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from tests.conftest import _truncate_all
+from tests.conftest import PG_ADMIN_URL, _truncate_all
 from tests.e2e.test_examples_over_http import (
     _chameleon,
     _free_port,
@@ -31,27 +34,38 @@ from tests.e2e.test_examples_over_http import (
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-START, END = "<!-- first-session:start -->", "<!-- first-session:end -->"
+VENV = REPO / ".venv" / "bin"
 SESSION_SECONDS = 120
 
 
-def session_blocks(text: str) -> list[str]:
-    """The bash blocks of the first session, in order."""
-    assert text.count(START) == 1 and text.count(END) == 1, "mark the first session once"
-    section = text[text.index(START) : text.index(END)]
+def marked_blocks(part: str) -> list[str]:
+    """The bash blocks between ``<!-- part:start -->`` and ``<!-- part:end -->``, in order."""
+    text = README.read_text(encoding="utf-8")
+    start, end = f"<!-- {part}:start -->", f"<!-- {part}:end -->"
+    assert text.count(start) == 1 and text.count(end) == 1, f"mark the README's {part} once"
+    section = text[text.index(start) : text.index(end)]
     blocks = re.findall(r"^```bash\n(.*?)^```$", section, re.S | re.M)
     fences = re.findall(r"^```", section, re.M)
-    assert len(fences) == 2 * len(blocks), "every block of the first session must be bash"
+    assert len(fences) == 2 * len(blocks), f"every block of the README's {part} must be bash"
     return blocks
+
+
+def session_blocks() -> list[str]:
+    return marked_blocks("first-session")
 
 
 def run_session(base: str, database_url: str) -> subprocess.CompletedProcess[str]:
     """The first session in one bash process; stdout and stderr together, as a terminal shows."""
-    venv = REPO / ".venv" / "bin"
-    assert (venv / "chameleon").exists(), "the README calls .venv/bin/chameleon: run make install"
-    script = "set -euo pipefail\n" + "\n".join(session_blocks(README.read_text(encoding="utf-8")))
+    script = "set -euo pipefail\n" + "\n".join(session_blocks())
     env = _server_env(database_url)
-    env.update(CHAMELEON=base, PATH=f"{venv}{os.pathsep}{env.get('PATH', '')}")
+    env.update(CHAMELEON=base)
+    return bash(script, env)
+
+
+def bash(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``script`` in one bash process in the repository folder, the venv's commands on PATH."""
+    assert (VENV / "chameleon").exists(), "the README calls .venv/bin/chameleon: run make install"
+    env = env | {"PATH": f"{VENV}{os.pathsep}{env.get('PATH', '')}"}
     return subprocess.run(
         ["bash", "-c", script],
         cwd=REPO,
@@ -78,7 +92,7 @@ def one(found: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
 
 
 def test_the_session_is_marked_and_every_block_is_bash() -> None:
-    blocks = session_blocks(README.read_text(encoding="utf-8"))
+    blocks = session_blocks()
     assert len(blocks) >= 5
     script = "\n".join(blocks)
     for step in ("/workflow/instantiate", "/genesis", "/actors", "/assignments", "/checkout"):
@@ -181,3 +195,37 @@ def test_the_first_session_runs_as_written(fresh_url: str, tmp_path: Path) -> No
         "Inbox": {},
         "Timeouts": {"FAILED": 1},
     }
+
+
+# --- the PostgreSQL steps: create the database, then `make run` on it ----------------------------
+
+README_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+
+
+def _named(block: str, database: str) -> str:
+    """The block creating or using ``database`` instead of ``chameleon``; no ``make install``."""
+    lines = [line for line in block.splitlines() if not line.startswith("make install")]
+    named = re.sub(r"(?<=[ /])chameleon(?=[\"\s]|$)", database, "\n".join(lines), flags=re.M)
+    return named.replace(" make run", " chameleon db upgrade")
+
+
+@pytest.mark.postgres
+def test_the_postgres_steps_create_a_database_the_server_can_use(pg_url: str) -> None:
+    if not PG_ADMIN_URL.startswith(README_PG):
+        pytest.skip(f"the README's PostgreSQL steps use {README_PG}, the tests {PG_ADMIN_URL}")
+    with_client, with_driver, make_run_on_it = marked_blocks("postgres-setup")
+    ways = [with_driver] + ([with_client] if shutil.which("createdb") else [])
+    made: list[str] = []
+    try:
+        for block in ways:
+            made.append(f"readme_{uuid.uuid4().hex[:10]}")
+            for step in (block, make_run_on_it):
+                done = bash("set -euo pipefail\n" + _named(step, made[-1]), {**os.environ})
+                assert done.returncode == 0, done.stdout
+            assert "database schema is up to date" in done.stdout
+    finally:
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for database in made:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.dispose()
