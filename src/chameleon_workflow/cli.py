@@ -16,7 +16,15 @@ from typing import Annotated, Any
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click
 
-from .cli_base import EXIT_INTERNAL, EXIT_USAGE, Options, engine_for_cli, fail, scrub
+from .cli_base import (
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    Options,
+    engine_for_cli,
+    fail,
+    load_settings,
+    scrub,
+)
 from .domain.errors import ChameleonError, DefinitionInvalid
 from .engine.core import Engine
 
@@ -95,7 +103,7 @@ def workflow_validate(file: Path) -> None:
 
     text = read_file(file)
     try:
-        checked = validate_yaml(text, yaml_budget(Settings()))
+        checked = validate_yaml(text, yaml_budget(load_settings()))
     except DefinitionInvalid as exc:
         typer.echo(f"{file}: invalid", err=True)
         for v in exc.violations:

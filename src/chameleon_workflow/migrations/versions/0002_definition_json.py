@@ -32,7 +32,7 @@ def _backfill(table: str, yaml_column: str) -> None:
         sa.column("definition", Json),
     )
     for row_id, text in conn.execute(sa.select(t.c.id, t.c[yaml_column])).all():
-        mapping = export.to_mapping(parse_workflow_yaml(text))
+        mapping = export.to_mapping(parse_workflow_yaml(text, budget=None))
         conn.execute(sa.update(t).where(t.c.id == row_id).values(definition=mapping))
 
 
