@@ -295,8 +295,14 @@ def test_submit_lease_conflicts_are_409_and_change_nothing(run: Run) -> None:
     assert run.api.state(run.uow_id) == before
     ok(run.api.submit(lease, run.actor, amount=10))
     after = run.api.state(run.uow_id)
-    found = problem(run.api.submit(lease, run.actor, amount=99), 409, "PENDING", "already used")
-    assert found["details"] == {"uow_id": run.uow_id, "status": "PENDING"}
+    found = problem(
+        run.api.submit(lease, run.actor, amount=99), 409, "already used for a different request"
+    )
+    assert found["details"] == {
+        "uow_id": run.uow_id,
+        "lease_id": lease["lease_id"],
+        "used_for": "submit",
+    }
     assert run.api.state(run.uow_id) == after
 
 
