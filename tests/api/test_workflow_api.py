@@ -140,7 +140,13 @@ def test_checkout_rejects_bad_bodies(run: Run) -> None:
 def test_checkout_refusals_name_the_problem_and_take_nothing(run: Run) -> None:
     before = run.api.state(run.uow_id)
     ghost = unknown()
-    found = problem(run.api.checkout(ghost, run.roles["Triage"]), 404, ghost)
+    found = problem(
+        run.api.checkout(ghost, run.roles["Triage"]),
+        404,
+        ghost,
+        "POST /actors",
+        "POST /actors/{id}/assignments",
+    )
     assert found["error"] == "UnknownActor"
     missing_role = unknown()
     found = problem(run.api.checkout(run.actor, missing_role), 404, missing_role)
