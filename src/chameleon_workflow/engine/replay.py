@@ -23,13 +23,14 @@ from sqlalchemy import Connection, Row
 from ..domain.errors import LeaseLost
 from ..store import outcomes
 from ..store.outcomes import Recorded
+from .records import outcome_json
 
 SUBMIT = "submit"
 FAILURE = "failure"
 
 
 def request_hash(operation: str, request: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the request's canonical JSON: sorted keys, no whitespace.
+    """sha256 (hex) of the request's canonical JSON: sorted keys, no whitespace, ASCII.
 
     ``request`` is the body without the lease id (the lease is the key, so sending it or
     not makes no difference). Key order and spacing do not matter; values must be equal.
@@ -38,23 +39,23 @@ def request_hash(operation: str, request: Mapping[str, Any]) -> str:
         {"operation": operation, **request},
         sort_keys=True,
         separators=(",", ":"),
-        ensure_ascii=False,
         default=str,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
+    )  # ASCII with escapes: a lone surrogate from a JSON body hashes like any other text
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def recorded(
+def record(
+    conn: Connection,
     operation: str,
-    *,
-    lease_id: uuid.UUID,
-    uow_id: uuid.UUID,
+    row: Row[Any],
     actor_id: uuid.UUID,
     digest: str,
-    outcome: Mapping[str, Any],
+    outcome: Any,
     now: datetime,
-) -> Recorded:
-    return Recorded(lease_id, uow_id, actor_id, operation, digest, dict(outcome), now)
+) -> None:
+    """Record ``outcome`` under the lease ``row`` holds, in the transaction that used it."""
+    used = Recorded(row.lease_id, row.id, actor_id, operation, digest, outcome_json(outcome), now)
+    outcomes.record(conn, used)
 
 
 def resolve_lost(

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row
 
 from ..domain.enums import RoleType, UowStatus
 from ..domain.errors import InvalidState, LeaseLost, UnknownUow
-from ..store import claims, outcomes, uows
+from ..store import claims, uows
 from ..store.database import Database
 from . import replay
 from .checkout import (
@@ -29,7 +29,7 @@ from .checkout import (
 from .clock import Clock, utcnow
 from .failure import FailureOutcome, apply_failure
 from .lease_cache import LeaseCache
-from .records import log_row, outcome_json
+from .records import log_row
 from .submit import SubmitOutcome, apply_submit, route_in_one_statement
 from .topology import TopologyCache
 
@@ -155,35 +155,11 @@ class Runtime:
                     conn, topo, row, latest, actor_id, dict(result_attributes), reasoning,
                     children, now,
                 )  # fmt: skip
-                self._record(conn, replay.SUBMIT, row, actor_id, digest, outcome, now)
+                replay.record(conn, replay.SUBMIT, row, actor_id, digest, outcome, now)
                 return outcome
         except LeaseLost as lost:
             recorded = self._resolve_lost(lost, replay.SUBMIT, uow_id, actor_id, lease_id, digest)
             return SubmitOutcome.replay(recorded)
-
-    @staticmethod
-    def _record(
-        conn: Connection,
-        operation: str,
-        row: Row[Any],
-        actor_id: uuid.UUID,
-        digest: str,
-        outcome: Any,
-        now: datetime,
-    ) -> None:
-        """Record the outcome under the lease just used, in the transaction that used it."""
-        outcomes.record(
-            conn,
-            replay.recorded(
-                operation,
-                lease_id=row.lease_id,
-                uow_id=row.id,
-                actor_id=actor_id,
-                digest=digest,
-                outcome=outcome_json(outcome),
-                now=now,
-            ),
-        )
 
     def _resolve_lost(
         self,
@@ -271,7 +247,7 @@ class Runtime:
                 row, _ = self._held(conn, uow_id, actor_id, lease_id)
                 topo = self.topologies.of_instance(row.instance_id, conn)
                 outcome = apply_failure(conn, topo, row, actor_id, error_code, details, now)
-                self._record(conn, replay.FAILURE, row, actor_id, digest, outcome, now)
+                replay.record(conn, replay.FAILURE, row, actor_id, digest, outcome, now)
                 return outcome
         except LeaseLost as lost:
             recorded = self._resolve_lost(lost, replay.FAILURE, uow_id, actor_id, lease_id, digest)
