@@ -140,7 +140,13 @@ def test_checkout_rejects_bad_bodies(run: Run) -> None:
 def test_checkout_refusals_name_the_problem_and_take_nothing(run: Run) -> None:
     before = run.api.state(run.uow_id)
     ghost = unknown()
-    found = problem(run.api.checkout(ghost, run.roles["Triage"]), 404, ghost)
+    found = problem(
+        run.api.checkout(ghost, run.roles["Triage"]),
+        404,
+        ghost,
+        "POST /actors",
+        "POST /actors/{id}/assignments",
+    )
     assert found["error"] == "UnknownActor"
     missing_role = unknown()
     found = problem(run.api.checkout(run.actor, missing_role), 404, missing_role)
@@ -295,8 +301,14 @@ def test_submit_lease_conflicts_are_409_and_change_nothing(run: Run) -> None:
     assert run.api.state(run.uow_id) == before
     ok(run.api.submit(lease, run.actor, amount=10))
     after = run.api.state(run.uow_id)
-    found = problem(run.api.submit(lease, run.actor, amount=99), 409, "PENDING", "already used")
-    assert found["details"] == {"uow_id": run.uow_id, "status": "PENDING"}
+    found = problem(
+        run.api.submit(lease, run.actor, amount=99), 409, "already used for a different request"
+    )
+    assert found["details"] == {
+        "uow_id": run.uow_id,
+        "lease_id": lease["lease_id"],
+        "used_for": "submit",
+    }
     assert run.api.state(run.uow_id) == after
 
 

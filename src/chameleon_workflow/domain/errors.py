@@ -82,8 +82,16 @@ class UnknownRole(NotFound):
     pass
 
 
+ACTOR_HINT = (
+    "register actors with POST /actors and assign them to roles with POST /actors/{id}/assignments"
+)
+
+
 class UnknownActor(NotFound):
-    pass
+    """An actor id that was never registered; the message says how to register one."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(f"{message}; {ACTOR_HINT}", **details)
 
 
 class UnknownUow(NotFound):

@@ -57,6 +57,16 @@ class LeaseCache:
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
-    def take(self, uow_id: uuid.UUID) -> Leased | None:
+    def take(
+        self, uow_id: uuid.UUID, holder_id: uuid.UUID, lease_id: uuid.UUID | None
+    ) -> Leased | None:
+        """Remove and return the entry if it is this holder's lease (any of its leases when
+        ``lease_id`` is None); another holder's entry stays (a late retry must not evict it).
+        """
         with self._lock:
-            return self._entries.pop(uow_id, None)
+            entry = self._entries.get(uow_id)
+            if entry is None or entry.uow.lease_holder_id != holder_id:
+                return None
+            if lease_id is not None and entry.uow.lease_id != lease_id:
+                return None
+            return self._entries.pop(uow_id)

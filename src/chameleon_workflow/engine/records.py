@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from ..domain.errors import InvalidInput
@@ -104,4 +106,19 @@ def metadata(uow: Any) -> dict[str, Any]:
         "parent_id": str(m["parent_id"]) if m.get("parent_id") else None,
         "child_count": m.get("child_count", 0),
         "finished_child_count": m.get("finished_child_count", 0),
+    }
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    """An outcome record's fields as JSON values, as recorded for replays (no ``replayed``)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, uuid.UUID | Enum):
+            return str(v.value if isinstance(v, Enum) else v)
+        return [plain(x) for x in v] if isinstance(v, list) else v
+
+    return {
+        f.name: plain(getattr(outcome, f.name))
+        for f in dataclasses.fields(outcome)
+        if f.name != "replayed"
     }

@@ -1,13 +1,13 @@
 """Leased work: checkout, heartbeat, submit and failure, each one transaction.
 
-The checkout steps live in :mod:`.checkout`; the submit steps in :mod:`.submit`.
+The checkout steps live in :mod:`.checkout`, the submit steps in :mod:`.submit`, the
+failure steps in :mod:`.failure`; replaying a retried submit or failure, in :mod:`.replay`.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +15,9 @@ from sqlalchemy import Connection, Row
 
 from ..domain.enums import RoleType, UowStatus
 from ..domain.errors import InvalidState, LeaseLost, UnknownUow
-from ..store import claims, memory, uows
+from ..store import claims, uows
 from ..store.database import Database
+from . import replay
 from .checkout import (
     Checkout,
     build_checkout,
@@ -26,18 +27,11 @@ from .checkout import (
     latest_values,
 )
 from .clock import Clock, utcnow
+from .failure import FailureOutcome, apply_failure
 from .lease_cache import LeaseCache
 from .records import log_row
 from .submit import SubmitOutcome, apply_submit, route_in_one_statement
 from .topology import TopologyCache
-
-
-@dataclass(frozen=True)
-class FailureOutcome:
-    uow_id: uuid.UUID
-    status: UowStatus
-    interaction: str | None
-    memories_purged: int
 
 
 class Runtime:
@@ -137,18 +131,54 @@ class Runtime:
         lease_id: uuid.UUID | None = None,
         children: list[Any] | None = None,
     ) -> SubmitOutcome:
+        """Apply the lease holder's result; a retry of a submit that landed replays it."""
         now = self.clock()
+        request = {
+            "uow_id": uow_id,
+            "actor_id": actor_id,
+            "result_attributes": result_attributes,
+            "reasoning": reasoning,
+            "children": children or None,
+        }
+        digest = replay.request_hash(replay.SUBMIT, request)
         if self.db.is_postgres and not children and "_learned_rule" not in result_attributes:
             done = self._submit_in_one_statement(
-                uow_id, actor_id, result_attributes, reasoning, lease_id, now
+                uow_id, actor_id, result_attributes, reasoning, lease_id, digest, now
             )
             if done is not None:
                 return done
-        with self.db.begin() as conn:
-            row, latest = self._held(conn, uow_id, actor_id, lease_id)
-            topo = self.topologies.of_instance(row.instance_id, conn)
-            return apply_submit(
-                conn, topo, row, latest, actor_id, dict(result_attributes), reasoning, children, now
+        try:
+            with self.db.begin() as conn:
+                row, latest = self._held(conn, uow_id, actor_id, lease_id)
+                topo = self.topologies.of_instance(row.instance_id, conn)
+                outcome = apply_submit(
+                    conn, topo, row, latest, actor_id, dict(result_attributes), reasoning,
+                    children, now,
+                )  # fmt: skip
+                replay.record(conn, replay.SUBMIT, row, actor_id, digest, outcome, now)
+                return outcome
+        except LeaseLost as lost:
+            recorded = self._resolve_lost(lost, replay.SUBMIT, uow_id, actor_id, lease_id, digest)
+            return SubmitOutcome.replay(recorded)
+
+    def _resolve_lost(
+        self,
+        lost: LeaseLost,
+        operation: str,
+        uow_id: uuid.UUID,
+        actor_id: uuid.UUID,
+        lease_id: uuid.UUID | None,
+        digest: str,
+    ) -> dict[str, Any]:
+        with self.db.connect() as conn:
+            return replay.resolve_lost(
+                conn,
+                lost,
+                operation,
+                uow_id=uow_id,
+                actor_id=actor_id,
+                lease_id=lease_id,
+                digest=digest,
             )
 
     def _submit_in_one_statement(
@@ -158,6 +188,7 @@ class Runtime:
         result_attributes: Mapping[str, Any],
         reasoning: str | None,
         lease_id: uuid.UUID | None,
+        digest: str,
         now: datetime,
     ) -> SubmitOutcome | None:
         """The common submit on PostgreSQL: one fenced write (after a read, unless this
@@ -175,17 +206,16 @@ class Runtime:
             if row.parent_id is not None or topo.role_type(row.current_role_id) is RoleType.OMEGA:
                 return None
             return route_in_one_statement(
-                conn, topo, row, latest, actor_id, dict(result_attributes), reasoning, now
+                conn, topo, row, latest, actor_id, dict(result_attributes), reasoning, digest, now
             )
 
     def _held_snapshot(
         self, conn: Connection, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None
     ) -> tuple[Any, dict[str, tuple[int, Any]]] | None:
         """The UOW and its attributes as leased: from this process's checkout, or read."""
-        cached = self.leases.take(uow_id)
-        if cached is not None and cached.uow.lease_holder_id == actor_id:
-            if lease_id is None or lease_id == cached.uow.lease_id:
-                return cached.uow, cached.latest
+        cached = self.leases.take(uow_id, actor_id, lease_id)
+        if cached is not None:
+            return cached.uow, cached.latest
         row, latest = claims.held_with_attributes(conn, uow_id, lock=False)
         if row is None or row.status != UowStatus.ACTIVE.value:
             return None
@@ -202,49 +232,23 @@ class Runtime:
         details: Any = None,
         lease_id: uuid.UUID | None = None,
     ) -> FailureOutcome:
-        """Send the UOW to Ate; EPSILON or TAU giving up ends it ABANDONED."""
+        """Send the UOW to Ate (EPSILON or TAU giving up ends it ABANDONED); a retry of a
+        failure report that landed replays it."""
         now = self.clock()
-        with self.db.begin() as conn:
-            row, _ = self._held(conn, uow_id, actor_id, lease_id)
-            topo = self.topologies.of_instance(row.instance_id, conn)
-            role_id = row.current_role_id
-            role_type = topo.role_type(role_id)
-            failure = {
-                "kind": "explicit",
-                "error_code": error_code,
-                "details": details,
-                "role": topo.role(role_id).name,
-                "actor_id": str(actor_id),
-                "at": now.isoformat(),
-            }
-            gives_up = role_type in (RoleType.EPSILON, RoleType.TAU)
-            status = UowStatus.ABANDONED if gives_up else UowStatus.FAILED
-            target = row.current_interaction_id if gives_up else topo.ate_id
-            logs = [
-                log_row(
-                    row,
-                    "abandon" if gives_up else "failure",
-                    now,
-                    actor_id=actor_id,
-                    role_id=role_id,
-                    to_interaction_id=target,
-                    to_status=status.value,
-                    details=failure,
-                )
-            ]
-            uows.move(
-                conn,
-                uow_id,
-                status=status,
-                interaction_id=target,
-                now=now,
-                failure=failure,
-                logs=logs,
-            )
-            purged = 0
-            if gives_up and row.parent_id is None:
-                uows.abandon_children(conn, uow_id, actor_id=actor_id, now=now)
-                purged = memory.purge_learned_from(conn, uow_id, now)
-            if row.parent_id is not None:
-                uows.refresh_finished_children(conn, [row.parent_id])
-        return FailureOutcome(uow_id, status, topo.interaction_name(target), purged)
+        request = {
+            "uow_id": uow_id,
+            "actor_id": actor_id,
+            "error_code": error_code,
+            "details": details,
+        }
+        digest = replay.request_hash(replay.FAILURE, request)
+        try:
+            with self.db.begin() as conn:
+                row, _ = self._held(conn, uow_id, actor_id, lease_id)
+                topo = self.topologies.of_instance(row.instance_id, conn)
+                outcome = apply_failure(conn, topo, row, actor_id, error_code, details, now)
+                replay.record(conn, replay.FAILURE, row, actor_id, digest, outcome, now)
+                return outcome
+        except LeaseLost as lost:
+            recorded = self._resolve_lost(lost, replay.FAILURE, uow_id, actor_id, lease_id, digest)
+            return FailureOutcome.replay(recorded)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from ..domain.enums import MemoryScope, RoleType, Strategy, UowStatus
 from ..domain.errors import InvalidInput, InvalidState
 from ..domain.guardians import RouteDecision, choose_route
 from ..store import claims, memory, uows
-from .records import attribute_rows, check_attributes, log_row, metadata
+from .records import attribute_rows, check_attributes, log_row, metadata, outcome_json
 from .topology import Topology
 
 MAX_CHILDREN = 10_000
@@ -28,6 +29,22 @@ class SubmitOutcome:
     versions_written: int
     children: list[uuid.UUID] = field(default_factory=list)
     learned_memory_id: uuid.UUID | None = None
+    replayed: bool = False
+
+    @classmethod
+    def replay(cls, data: Mapping[str, Any]) -> SubmitOutcome:
+        """The outcome recorded as :func:`.records.outcome_json`, marked as replayed."""
+        learned = data["learned_memory_id"]
+        return cls(
+            uow_id=uuid.UUID(data["uow_id"]),
+            status=UowStatus(data["status"]),
+            interaction=data["interaction"],
+            route=data["route"],
+            versions_written=data["versions_written"],
+            children=[uuid.UUID(c) for c in data["children"]],
+            learned_memory_id=uuid.UUID(learned) if learned else None,
+            replayed=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -214,17 +231,26 @@ def route_in_one_statement(
     actor_id: uuid.UUID,
     result: dict[str, Any],
     reasoning: str | None,
+    digest: str,
     now: datetime,
 ) -> SubmitOutcome | None:
     """A plain routed submit as one fenced statement (PostgreSQL, autocommit).
 
-    For work with no parent, no children and nothing learned. Returns None when the lease
-    was lost between the read and the write (nothing was written).
+    For work with no parent, no children and nothing learned; the statement also records
+    the outcome under the lease (``digest`` is the request's hash). Returns None when the
+    lease was lost between the read and the write (nothing was written).
     """
     ctx = _Ctx(conn, topo, row, actor_id, row.current_role_id, reasoning, now)
     changes = check_attributes(result, "result_attributes")
     versions, merged = _new_versions(ctx, changes, latest)
     r = _routing(ctx, merged)
+    outcome = SubmitOutcome(
+        uow_id=row.id,
+        status=r.status,
+        interaction=topo.interaction_name(r.target),
+        route=r.reason,
+        versions_written=len(versions),
+    )
     applied = claims.submit_route_pg(
         conn,
         uow_id=row.id,
@@ -236,17 +262,11 @@ def route_in_one_statement(
         interaction_id=r.target,
         failure=r.failure,
         logs=r.logs,
+        digest=digest,
+        outcome=outcome_json(outcome),
         now=now,
     )
-    if not applied:
-        return None
-    return SubmitOutcome(
-        uow_id=row.id,
-        status=r.status,
-        interaction=topo.interaction_name(r.target),
-        route=r.reason,
-        versions_written=len(versions),
-    )
+    return outcome if applied else None
 
 
 def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, Any]]) -> _Result:

@@ -173,7 +173,8 @@ def held_with_attributes(
 
 
 # A plain submit in one statement: the update is fenced (still ACTIVE, same lease, same
-# holder), and the attribute versions and log rows are written only if it matched.
+# holder), and the attribute versions, log rows and the lease's recorded outcome are
+# written only if it matched.
 _SUBMIT_ROUTE_PG = text("""
 WITH moved AS (
   UPDATE uows SET status = :status, current_interaction_id = :interaction_id,
@@ -191,6 +192,9 @@ WITH moved AS (
   SELECT r.* FROM moved, jsonb_to_recordset(CAST(:logs AS jsonb)) AS r(uow_id uuid,
     instance_id uuid, actor_id uuid, role_id uuid, event text, from_interaction_id uuid,
     to_interaction_id uuid, from_status text, to_status text, at timestamptz, details jsonb)
+), o AS (
+  INSERT INTO lease_outcomes (lease_id, uow_id, actor_id, operation, request_hash, outcome, at)
+  SELECT :lease, moved.id, :actor, 'submit', :digest, CAST(:outcome AS jsonb), :now FROM moved
 )
 SELECT count(*) FROM moved
 """)
@@ -208,9 +212,12 @@ def submit_route_pg(
     interaction_id: uuid.UUID | None,
     failure: Mapping[str, Any] | None,
     logs: Sequence[Mapping[str, Any]],
+    digest: str,
+    outcome: Mapping[str, Any],
     now: datetime,
 ) -> bool:
-    """Apply a routed submit if the lease still holds; False when it no longer does."""
+    """Apply a routed submit and record its outcome under the lease, if the lease still
+    holds; False when it no longer does (nothing written)."""
     attrs = [{"key": v["key"], "version": v["version"], "value": v["value"]} for v in versions]
     params = {
         "id": uow_id,
@@ -222,6 +229,8 @@ def submit_route_pg(
         "failure": json.dumps(failure) if failure is not None else None,
         "attrs": json.dumps(attrs),
         "logs": uows.log_rows_json(logs),
+        "digest": digest,
+        "outcome": json.dumps(outcome),
         "now": now,
     }
     return bool(conn.execute(_SUBMIT_ROUTE_PG, params).scalar())
