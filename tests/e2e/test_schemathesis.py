@@ -16,7 +16,10 @@ from tests.e2e.live import live_server
 
 pytestmark = pytest.mark.slow
 
-CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
+CHECKS = (
+    "not_a_server_error,status_code_conformance,response_schema_conformance,"
+    "content_type_conformance"
+)
 
 
 def test_the_api_keeps_its_description(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from ..settings import Settings
 from . import docs_page, errors, home, metrics
 from .deps import EngineDep
 from .limits import BodyLimit
+from .responses import responses
 from .routes_admin import router as admin_router
 from .routes_discovery import router as discovery_router
 from .routes_memory import router as memory_router
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @app.get(
         "/ready",
         tags=["operations"],
-        responses={503: {"description": "The database is unreachable or its schema not current"}},
+        responses=responses(503),
     )
     def ready(engine: EngineDep) -> dict[str, Any]:
         """Readiness: the database answers and has this version's schema (else 503)."""

@@ -38,15 +38,13 @@ _IMPORT_DOC: dict[str, Any] = {
         },
     }
 }
-_ERROR = {"content": {"application/json": {"schema": {"type": "object"}}}}
 _IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"description": "Imported as a new version; `warnings` lists dead ends (W1-W3)."},
-    413: {"description": "The body exceeds CHAMELEON_MAX_BODY_BYTES.", **_ERROR},
-    422: {
-        "description": "Not UTF-8, empty, over the YAML alias budget, or invalid: "
-        "`violations` lists every broken rule.",
-        **_ERROR,
-    },
+    **responses(413, 422),
+}
+_IMPORT_RESPONSES[422] = _IMPORT_RESPONSES[422] | {
+    "description": "Not UTF-8, empty, over the YAML alias budget, or invalid: "
+    "`violations` lists every broken rule."
 }
 
 
@@ -101,13 +99,31 @@ def get_template(template_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     )
 
 
-@router.get("/templates/{template_id}/yaml", response_class=PlainTextResponse)
-def export_yaml(template_id: uuid.UUID, engine: EngineDep) -> PlainTextResponse:
-    row = engine.templates.get(template_id)
-    return PlainTextResponse(engine.templates.export_yaml(row), media_type="application/yaml")
+class YamlResponse(PlainTextResponse):
+    media_type = "application/yaml"
 
 
-@router.get("/templates/{template_id}/graph", response_class=PlainTextResponse)
-def export_graph(template_id: uuid.UUID, engine: EngineDep) -> PlainTextResponse:
+class DotResponse(PlainTextResponse):
+    media_type = "text/vnd.graphviz"
+
+
+_YAML_DOCUMENT = {
+    "type": "object",
+    "description": "The canonical workflow document (re-importable with POST /templates).",
+}
+
+
+@router.get(
+    "/templates/{template_id}/yaml",
+    response_class=YamlResponse,
+    responses={200: {"content": {"application/yaml": {"schema": _YAML_DOCUMENT}}}},
+)
+def export_yaml(template_id: uuid.UUID, engine: EngineDep) -> YamlResponse:
     row = engine.templates.get(template_id)
-    return PlainTextResponse(engine.templates.export_dot(row), media_type="text/vnd.graphviz")
+    return YamlResponse(engine.templates.export_yaml(row))
+
+
+@router.get("/templates/{template_id}/graph", response_class=DotResponse)
+def export_graph(template_id: uuid.UUID, engine: EngineDep) -> DotResponse:
+    row = engine.templates.get(template_id)
+    return DotResponse(engine.templates.export_dot(row))

@@ -53,7 +53,11 @@ def genesis(instance_id: uuid.UUID, body: GenesisRequest, engine: EngineDep) -> 
 # FastAPI's response-model validation and encoding would be pure overhead.
 
 
-@router.post("/workflow/checkout", response_model=None)
+@router.post(
+    "/workflow/checkout",
+    response_model=None,
+    responses={204: {"description": "No eligible work is waiting for this role"}},
+)
 def checkout(body: CheckoutRequest, engine: EngineDep) -> Response:
     """Lease the oldest eligible UOW; 204 when there is no work."""
     result = engine.runtime.checkout(body.actor_id, body.role_id)
