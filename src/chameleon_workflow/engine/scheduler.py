@@ -89,7 +89,8 @@ class Scheduler:
         self._leading_until: dict[str, float] = {}  # job -> time.monotonic() deadline
         self._last_start: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._cancel = threading.Event()
+        self._cancel = threading.Event()  # tells running jobs to stop after their batch
+        self._stopping = asyncio.Event()  # tells the loop to stop after its tick
         self._task: asyncio.Task[None] | None = None
         self._started_at = self.clock()
 
@@ -97,6 +98,7 @@ class Scheduler:
 
     async def start(self) -> None:
         self._started_at = self.clock()
+        self._stopping = asyncio.Event()  # bound to the running event loop
         self._task = asyncio.create_task(self._loop(), name="chameleon-scheduler")
         logger.info("scheduler started", extra={"replica": self.replica})
 
@@ -106,8 +108,10 @@ class Scheduler:
         ``release_leases=False`` leaves the leases to expire, as a crashed replica would.
         """
         self._cancel.set()
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
+            # The loop finishes its tick rather than being cancelled: a cancelled await on
+            # a worker thread would leave the thread renewing leases after they are released.
             with suppress(asyncio.CancelledError):
                 await self._task
         if self._running:
@@ -131,7 +135,7 @@ class Scheduler:
 
     async def _loop(self) -> None:
         failing = False
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._tick()
             except Exception as exc:  # noqa: BLE001 (logged by _log_failure)
@@ -143,7 +147,8 @@ class Scheduler:
                 if failing:
                     logger.info("scheduler recovered", extra={"replica": self.replica})
                 failing = False
-            await asyncio.sleep(self.tick_seconds)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.tick_seconds)
 
     def _log_failure(self, what: str, exc: Exception, **extra: str) -> None:
         """One line for a database fault (it repeats every tick); a traceback for anything else."""
