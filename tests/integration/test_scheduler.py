@@ -31,8 +31,11 @@ def scheduled(engine: Engine, job: str | None = None) -> list[dict[str, Any]]:
     return [r for r in engine.maintenance.runs(job=job, limit=1000) if r["trigger"] == "schedule"]
 
 
-async def until(check: Callable[[], bool], seconds: float = 5.0) -> float:
-    """Wait (without blocking the loop) until ``check()`` holds; return the time it took."""
+async def until(check: Callable[[], bool], seconds: float = 30.0) -> float:
+    """Wait (without blocking the loop) until ``check()`` holds; return the time it took.
+
+    The default bound is slack for a loaded machine, not a speed requirement.
+    """
     start = time.monotonic()
     while not await asyncio.to_thread(check):
         if time.monotonic() - start > seconds:
