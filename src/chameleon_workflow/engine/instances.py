@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from ..domain.enums import ActorType, Direction, RoleType, UowStatus
 from ..domain.errors import InvalidInput, UnknownActor, UnknownRole, UnknownUow
+from ..domain.failures import FailureRecord
 from ..domain.guardians import choose_route
 from ..store import actors, uows
 from ..store import instances as store
@@ -105,7 +106,9 @@ class InstanceService:
             target = topo.interaction_ids[decision.component.interaction]
         else:
             status, target = UowStatus.FAILED, topo.ate_id
-            failure = {"kind": "routing_error", "reason": decision.reason, "role": alpha.name}
+            failure = FailureRecord.routing_error(
+                decision.reason, during="genesis", at=now, role=alpha.name, actor_id=None
+            ).as_json()
         row.update(
             status=status.value,
             current_interaction_id=target,
