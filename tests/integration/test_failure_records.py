@@ -135,7 +135,7 @@ def test_every_writer_records_the_one_schema(engine: Engine, clock: FakeClock) -
 
     zombie, stale_record = records["zombie"], records["stale"]
     assert (zombie["kind"], zombie["code"], zombie["actor_id"], zombie["role"]) == (
-        "zombie", "zombie", actor, "Triage"
+        "zombie", "zombie", actor, None
     )  # fmt: skip
     assert zombie["details"] == {
         "timeout_seconds": 300,

@@ -110,7 +110,7 @@ def test_a_zombie_goes_to_chronos_as_failed_and_its_lease_is_cleared(
     assert failure["kind"] == "zombie"
     assert (failure["code"], failure["role"], failure["at"]) == (
         "zombie",
-        "Triage",
+        None,
         clock.now.isoformat(),
     )
     assert failure["details"]["timeout_seconds"] == 300

@@ -141,7 +141,6 @@ def reclaim_batch(conn: Connection, p: ZombiePlan, now: datetime, limit: int) ->
         conn,
         FailureRecord.zombie(at=now),
         actor_id=uuid_text(conn, U.c.lease_holder_id),
-        role=select(R.c.name).where(R.c.id == U.c.current_role_id).scalar_subquery(),
         details={
             "timeout_seconds": timeout_of(p),
             "last_seen": time_text(conn, _last_seen()),
