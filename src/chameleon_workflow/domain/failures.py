@@ -24,8 +24,8 @@ class FailureKind(StrEnum):
     STALE_TOKEN = "stale_token"
 
 
-ZOMBIE_REASON = "the lease holder stopped heart-beating for longer than the zombie timeout"
-STALE_TOKEN_REASON = "waited in its interaction for longer than the stale-token limit"
+ZOMBIE_REASON = "no heartbeat within the zombie timeout"
+STALE_TOKEN_REASON = "waited longer than the stale-token limit"
 
 
 @dataclass(frozen=True)
