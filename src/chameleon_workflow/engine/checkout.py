@@ -212,8 +212,8 @@ def build_checkout(
     children = []
     if role_type is RoleType.OMEGA and row.child_count:
         children = [
-            {"uow_id": k.id, "status": k.status, "attributes": latest_values(conn, k.id)}
-            for k in uows.children(conn, row.id)
+            {"uow_id": kid, "status": status, "attributes": attributes}
+            for kid, status, attributes in uows.children_with_attributes(conn, row.id)
         ]
     return Checkout(
         uow_id=row.id,
