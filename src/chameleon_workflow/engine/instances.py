@@ -78,6 +78,7 @@ class InstanceService:
                 defn,
             )
             genesis = self._genesis(conn, topo, context)
+        self.topologies.put(topo)  # committed: the first checkout need not load it again
         return genesis
 
     def genesis(self, instance_id: uuid.UUID, initial_context: Any) -> Genesis:
