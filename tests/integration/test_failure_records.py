@@ -13,6 +13,8 @@ import yaml
 from chameleon_workflow.domain.failures import FIELDS, FailureKind, FailureRecord
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.store.maintenance.moves import failure_sql
+from chameleon_workflow.store.tables import Uow
+from chameleon_workflow.store.uow_list import UowFilter
 from tests.conftest import FakeClock
 from tests.flows import Flow, fixture_text
 
@@ -149,3 +151,32 @@ def test_every_writer_records_the_one_schema(engine: Engine, clock: FakeClock) -
     assert stale_record["details"] == {"limit": 200, "waited": 301, "from_interaction_id": inbox}
     assert zombie["at"] == stale_record["at"] == times["sweeps"].isoformat()
     assert zombie["guardian"] is stale_record["guardian"] is None
+
+
+OLD_RECORDS = [
+    ({"kind": "explicit", "error_code": "OLD", "details": None, "role": "Triage"}, "OLD", "OLD"),
+    ({"kind": "stale_token", "limit": 120, "waited": 150, "from_interaction_id": "{inbox}"},
+     "stale_token", "waited 150 s in 'Inbox'"),
+    ({"kind": "zombie", "timeout_seconds": 1, "last_seen": "x", "from_interaction_id": "{inbox}"},
+     "zombie", "timeout 1 s"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("stored", "code", "said"), OLD_RECORDS)
+def test_the_listing_still_reads_records_written_before_the_schema(
+    engine: Engine, stored: dict[str, Any], code: str, said: str
+) -> None:
+    flow = Flow(engine, _workflow(), {"amount": 5})
+    inbox = str(engine.topologies.of_instance(flow.instance_id).interaction_ids["Inbox"])
+    record = {k: v.format(inbox=inbox) if isinstance(v, str) else v for k, v in stored.items()}
+    U = Uow.__table__
+    with engine.db.begin() as conn:
+        conn.execute(
+            sa.update(U).where(U.c.id == flow.first_uow).values(status="FAILED", failure=record)
+        )
+    (item,) = engine.instances.list_uows(UowFilter(instance_id=flow.instance_id)).items
+    failure = item["failure"]
+    assert (failure["kind"], failure["code"]) == (stored["kind"], code)
+    assert said in failure["reason"] and failure["record"] == record
+    if "from_interaction_id" in stored:
+        assert failure["interaction"] == "Inbox"
