@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
 from tests.conftest import FakeClock
-from tests.flows import Flow
+from tests.flows import Flow, statements
 
 
 def _bundled(name: str) -> str:
@@ -68,16 +66,8 @@ def test_the_topology_cache_keeps_only_the_most_recent_instances(
 def test_instantiate_leaves_the_new_topology_cached(engine: Engine) -> None:
     template = engine.templates.import_yaml(_bundled("mixed_agent_workflow.yaml")).template
     genesis = engine.instances.instantiate(template.id, {"input_text": "hello"})
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(engine.db.engine, "before_cursor_execute", record)
-    try:
+    with statements(engine) as seen:
         topo = engine.topologies.of_instance(genesis.instance.id)
-    finally:
-        sa.event.remove(engine.db.engine, "before_cursor_execute", record)
     assert seen == []  # no reload
     assert topo.id == genesis.instance.id and "AI_Analyzer" in topo.role_ids
     role_id = topo.role_ids["AI_Analyzer"]

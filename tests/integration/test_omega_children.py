@@ -2,29 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-import sqlalchemy as sa
-
 from chameleon_workflow.engine.core import Engine
-from tests.flows import Flow, fixture_text
-
-
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements run on the engine's database while the block runs."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(engine.db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine.db.engine, "before_cursor_execute", record)
+from tests.flows import Flow, fixture_text, statements
 
 
 def _work_children(flow: Flow, n: int) -> None:
@@ -65,7 +44,7 @@ def test_omega_checkout_costs_the_same_for_one_child_or_many(engine: Engine) -> 
             children=[{"amount": a} for a in amounts],
         )  # fmt: skip
         _work_children(flow, len(amounts))
-        with _statements(engine) as seen:
+        with statements(engine) as seen:
             final = flow.take("Finish")
         assert len(final.children) == len(amounts)
         counts.append(len(seen))
