@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +69,18 @@ def fixture_text(name: str) -> str:
     if (FIXTURES / name).exists():
         return (FIXTURES / name).read_text(encoding="utf-8")
     return (FIXTURES / "prototype-examples" / name).read_text(encoding="utf-8")
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements run on the engine's database while the block runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine.db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine.db.engine, "before_cursor_execute", record)

@@ -104,7 +104,7 @@ def test_a_failed_row_says_why_and_where(run: Run) -> None:
     failure = row["failure"]
     assert failure["code"] == "bad_invoice" and failure["kind"] == "explicit"
     assert "bad_invoice" in failure["reason"] and failure["role"] == "Triage"
-    assert failure["record"]["error_code"] == "bad_invoice"
+    assert failure["record"]["code"] == "bad_invoice"
 
 
 def test_the_lease_holder_is_the_actor_filter(run: Run) -> None:

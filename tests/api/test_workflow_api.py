@@ -400,7 +400,7 @@ def test_failure_shape_and_epsilon_sees_why(run: Run) -> None:
     assert run.checkout("Triage").status_code == 204
     fix = run.take("Fixer")
     assert (fix["uow_id"], fix["previous_status"]) == (run.uow_id, "FAILED")
-    assert fix["failure"]["error_code"] == "BAD_DATA"
+    assert fix["failure"]["code"] == "BAD_DATA"
     assert fix["failure"]["details"] == {"field": "amount"}
     done = ok(run.api.submit(fix, run.actor, amount=20))
     assert (done["status"], done["interaction"]) == ("PENDING", "Inbox")

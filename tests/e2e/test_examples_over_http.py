@@ -239,7 +239,7 @@ def test_mixed_failure_is_remediated_by_epsilon_and_completes(http: Api) -> None
 
     fix = mix.take("Error_Handler")
     assert (fix["uow_id"], fix["previous_status"]) == (mix.first_uow, "FAILED")
-    assert fix["failure"]["error_code"] == "MODEL_TIMEOUT"
+    assert fix["failure"]["code"] == "MODEL_TIMEOUT"
     assert fix["failure"]["details"] == {"model": "llama", "seconds": 120}
     assert fix["failure"]["role"] == "AI_Analyzer"
     remediated = mix.submit("Error_Handler", fix, input_text="hello (retry with a smaller model)")

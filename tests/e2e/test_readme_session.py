@@ -186,7 +186,7 @@ def test_the_first_session_runs_as_written(fresh_url: str, tmp_path: Path) -> No
     assert failed["uow_id"] == second == genesis["uow_id"] and failed["success"] is True
     fixer = one(out, role="Fixer")
     assert (fixer["uow_id"], fixer["previous_status"]) == (second, "FAILED")
-    assert fixer["failure"]["error_code"] == "UNREADABLE"
+    assert fixer["failure"]["code"] == "UNREADABLE"
     assert fixer["failure"]["details"] == {"char": "#"}
 
     # the zombie: reclaimed once, to Timeouts, and the late heartbeat is refused

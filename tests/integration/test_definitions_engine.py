@@ -10,7 +10,7 @@ import pytest
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
 from tests.conftest import FakeClock
-from tests.flows import Flow
+from tests.flows import Flow, statements
 
 
 def _bundled(name: str) -> str:
@@ -61,3 +61,14 @@ def test_the_topology_cache_keeps_only_the_most_recent_instances(
     assert len(cache) == 2
     roles = list(cache.of_instance(evicted.instance_id).roles)
     assert cache.of_role(roles[0]).id == evicted.instance_id
+
+
+def test_instantiate_leaves_the_new_topology_cached(engine: Engine) -> None:
+    template = engine.templates.import_yaml(_bundled("mixed_agent_workflow.yaml")).template
+    genesis = engine.instances.instantiate(template.id, {"input_text": "hello"})
+    with statements(engine) as seen:
+        topo = engine.topologies.of_instance(genesis.instance.id)
+    assert seen == []  # no reload
+    assert topo.id == genesis.instance.id and "AI_Analyzer" in topo.role_ids
+    role_id = topo.role_ids["AI_Analyzer"]
+    assert engine.topologies.of_role(role_id) is topo

@@ -223,7 +223,7 @@ def test_failure_goes_to_ate_and_epsilon_remediates(flow: Flow) -> None:
     assert flow.checkout("Triage") is None
     fix = flow.take("Fixer")
     assert fix.uow_id == c.uow_id and fix.previous_status == "FAILED"
-    assert fix.failure is not None and fix.failure["error_code"] == "BAD_DATA"
+    assert fix.failure is not None and fix.failure["code"] == "BAD_DATA"
     done = flow.submit(fix, amount=20)
     assert (done.status.value, done.interaction) == ("PENDING", "Inbox")
     assert flow.uow(c.uow_id)["failure"] is None

@@ -97,7 +97,8 @@ def test_a_stale_token_goes_to_chronos_with_the_reason(engine: Engine, clock: Fa
     u = flow.uow(flow.first_uow)
     assert (u["status"], u["interaction"], u["entered_at"]) == ("FAILED", "Timeouts", clock.now)
     assert u["failure"]["kind"] == "stale_token"
-    assert u["failure"]["limit"] == 120 and u["failure"]["waited"] == 150
+    assert u["failure"]["details"]["limit"] == 120 and u["failure"]["details"]["waited"] == 150
+    assert u["failure"]["at"] == clock.now.isoformat()
     topo = engine.topologies.of_instance(flow.instance_id)
     with engine.db.connect() as conn:
         (log,) = conn.execute(
@@ -106,7 +107,7 @@ def test_a_stale_token_goes_to_chronos_with_the_reason(engine: Engine, clock: Fa
     assert (log.from_status, log.to_status) == ("PENDING", "FAILED")
     assert log.from_interaction_id == topo.interaction_ids["Inbox"]
     assert log.to_interaction_id == topo.interaction_ids["Timeouts"]
-    assert log.details["limit"] == 120
+    assert log.details["details"]["limit"] == 120
 
 
 def test_the_timer_role_can_take_the_stale_token(engine: Engine, clock: FakeClock) -> None:
@@ -130,7 +131,7 @@ def test_the_workflow_default_applies_and_an_interaction_overrides_it(
     assert flow.where(waiting) == ("PENDING", "Inbox")
     clock.advance(540)
     assert _sweep(engine)["moved"] == 1
-    assert flow.uow(waiting)["failure"]["limit"] == 600
+    assert flow.uow(waiting)["failure"]["details"]["limit"] == 600
 
 
 def test_stale_children_are_moved_and_their_parent_refreshed(

@@ -108,9 +108,14 @@ def test_a_zombie_goes_to_chronos_as_failed_and_its_lease_is_cleared(
     assert u["entered_at"] == clock.now
     failure = u["failure"]
     assert failure["kind"] == "zombie"
-    assert failure["timeout_seconds"] == 300
-    assert failure["lease_holder_id"] == str(flow.actor)
-    assert failure["from_interaction_id"] == str(
+    assert (failure["code"], failure["role"], failure["at"]) == (
+        "zombie",
+        None,
+        clock.now.isoformat(),
+    )
+    assert failure["details"]["timeout_seconds"] == 300
+    assert failure["actor_id"] == str(flow.actor)
+    assert failure["details"]["from_interaction_id"] == str(
         flow.engine.topologies.of_instance(flow.instance_id).interaction_ids["Inbox"]
     )
 
@@ -271,7 +276,7 @@ def test_a_workflow_timeout_overrides_the_default(engine: Engine, clock: FakeClo
     assert engine.maintenance.zombie_sweep().counts["reclaimed"] == 0
     clock.advance(601)
     assert engine.maintenance.zombie_sweep().counts["reclaimed"] == 1
-    assert flow.uow(c.uow_id)["failure"]["timeout_seconds"] == 1000
+    assert flow.uow(c.uow_id)["failure"]["details"]["timeout_seconds"] == 1000
 
 
 def test_a_role_policy_overrides_the_workflow_policy(engine: Engine, clock: FakeClock) -> None:

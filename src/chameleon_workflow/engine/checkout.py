@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row
 
 from ..domain.enums import RoleType, UowStatus
 from ..domain.errors import NotAssigned, UnknownActor
+from ..domain.failures import FailureRecord
 from ..domain.guardians import evaluate_gate
 from ..store import actors, claims, memory, uows
 from .lease_cache import HeldUow, LeaseCache, Leased
@@ -109,8 +110,10 @@ def find_work(
     role_id: uuid.UUID,
     role_type: RoleType,
     now: datetime,
+    actor_id: uuid.UUID | None = None,
 ) -> Row[Any] | None:
-    """The next UOW every gate passes; UOWs a gate rejects go to Ate on the way."""
+    """The next UOW every gate passes; UOWs a gate rejects go to Ate on the way (the
+    rejection names ``actor_id``, whose checkout found it)."""
     inbound = topo.inbound_interaction_ids(role_id)
     if not inbound:
         return None
@@ -132,12 +135,24 @@ def find_work(
         latest = {k: v for k, (_, v) in uows.latest_attributes(conn, row.id).items()}
         meta = metadata(row)
         failed = next(
-            (r for g in gates if not (r := evaluate_gate(g, latest, meta, now)).passed), None
+            (
+                FailureRecord.gate_rejection(
+                    r.reason,
+                    guardian=g.name,
+                    at=now,
+                    role=topo.role(role_id).name,
+                    actor_id=actor_id,
+                    interaction_id=row.current_interaction_id,
+                )
+                for g in gates
+                if not (r := evaluate_gate(g, latest, meta, now)).passed
+            ),
+            None,
         )
         if failed is None:
             return row
         rejected.append(row.id)
-        _reject(conn, topo, row, role_id, failed.reason, now)
+        _reject(conn, topo, row, role_id, failed, now)
 
 
 def _reject(
@@ -145,11 +160,11 @@ def _reject(
     topo: Topology,
     row: Row[Any],
     role_id: uuid.UUID,
-    reason: str,
+    record: FailureRecord,
     now: datetime,
 ) -> None:
-    failure = {"kind": "gate_rejection", "reason": reason, "role": topo.role(role_id).name}
-    logger.info("gate rejected UOW", extra={"uow_id": str(row.id), "reason": reason})
+    failure = record.as_json()
+    logger.info("gate rejected UOW", extra={"uow_id": str(row.id), "reason": record.reason})
     if row.current_interaction_id == topo.ate_id:
         # Already in Ate: moving it there again would loop; leave it for another gate.
         return
@@ -197,8 +212,8 @@ def build_checkout(
     children = []
     if role_type is RoleType.OMEGA and row.child_count:
         children = [
-            {"uow_id": k.id, "status": k.status, "attributes": latest_values(conn, k.id)}
-            for k in uows.children(conn, row.id)
+            {"uow_id": kid, "status": status, "attributes": attributes}
+            for kid, status, attributes in uows.children_with_attributes(conn, row.id)
         ]
     return Checkout(
         uow_id=row.id,

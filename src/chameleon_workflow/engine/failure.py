@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from ..domain.enums import RoleType, UowStatus
+from ..domain.failures import FailureRecord
 from ..store import memory, uows
 from .records import log_row
 from .topology import Topology
@@ -48,14 +49,9 @@ def apply_failure(
     """Apply a failure report by the lease holder of ``row`` (already locked and checked)."""
     role_id = row.current_role_id
     role_type = topo.role_type(role_id)
-    failure = {
-        "kind": "explicit",
-        "error_code": error_code,
-        "details": details,
-        "role": topo.role(role_id).name,
-        "actor_id": str(actor_id),
-        "at": now.isoformat(),
-    }
+    failure = FailureRecord.explicit(
+        error_code, details, at=now, actor_id=actor_id, role=topo.role(role_id).name
+    ).as_json()
     gives_up = role_type in (RoleType.EPSILON, RoleType.TAU)
     status = UowStatus.ABANDONED if gives_up else UowStatus.FAILED
     target = row.current_interaction_id if gives_up else topo.ate_id

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from ..domain.enums import ActorType, Direction, RoleType, UowStatus
 from ..domain.errors import InvalidInput, UnknownActor, UnknownRole, UnknownUow
+from ..domain.failures import FailureRecord
 from ..domain.guardians import choose_route
 from ..store import actors, uows
 from ..store import instances as store
@@ -77,6 +78,7 @@ class InstanceService:
                 defn,
             )
             genesis = self._genesis(conn, topo, context)
+        self.topologies.put(topo)  # committed: the first checkout need not load it again
         return genesis
 
     def genesis(self, instance_id: uuid.UUID, initial_context: Any) -> Genesis:
@@ -105,7 +107,9 @@ class InstanceService:
             target = topo.interaction_ids[decision.component.interaction]
         else:
             status, target = UowStatus.FAILED, topo.ate_id
-            failure = {"kind": "routing_error", "reason": decision.reason, "role": alpha.name}
+            failure = FailureRecord.routing_error(
+                decision.reason, during="genesis", at=now, role=alpha.name, actor_id=None
+            ).as_json()
         row.update(
             status=status.value,
             current_interaction_id=target,

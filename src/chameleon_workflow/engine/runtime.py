@@ -58,7 +58,7 @@ class Runtime:
                 )
         with self.db.begin() as conn:
             check_assignment(conn, actor_id, role_id)
-            row = find_work(conn, topo, role_id, role_type, now)
+            row = find_work(conn, topo, role_id, role_type, now, actor_id)
             if row is None:
                 return None
             lease_id = uuid.uuid4()

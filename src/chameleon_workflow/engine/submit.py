@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row
 
 from ..domain.enums import MemoryScope, RoleType, Strategy, UowStatus
 from ..domain.errors import InvalidInput, InvalidState
+from ..domain.failures import FailureRecord
 from ..domain.guardians import RouteDecision, choose_route
 from ..store import claims, memory, uows
 from .records import attribute_rows, check_attributes, log_row, metadata, outcome_json
@@ -165,16 +166,19 @@ def _finalize(ctx: _Ctx) -> _Result:
     return UowStatus.COMPLETED, ctx.row.current_interaction_id, "finalized by OMEGA", []
 
 
-def _destination(ctx: _Ctx, decision: RouteDecision) -> tuple[UowStatus, uuid.UUID | None, Any]:
+def _destination(
+    ctx: _Ctx, decision: RouteDecision, during: str = "submit"
+) -> tuple[UowStatus, uuid.UUID | None, Any]:
     if decision.component is not None:
         return UowStatus.PENDING, ctx.topo.interaction_ids[decision.component.interaction], None
-    failure = {
-        "kind": "routing_error",
-        "reason": decision.reason,
-        "role": ctx.topo.role(ctx.role_id).name,
-        "at": ctx.now.isoformat(),
-    }
-    return UowStatus.FAILED, ctx.topo.ate_id, failure
+    failure = FailureRecord.routing_error(
+        decision.reason,
+        during=during,
+        at=ctx.now,
+        role=ctx.topo.role(ctx.role_id).name,
+        actor_id=ctx.actor_id,
+    )
+    return UowStatus.FAILED, ctx.topo.ate_id, failure.as_json()
 
 
 @dataclass(frozen=True)
@@ -289,7 +293,7 @@ def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, An
             "finished_child_count": 0,
         }
         decision = shared or choose_route(topo.defn, role.name, values, metadata(base), now)
-        status, target, failure = _destination(ctx, decision)
+        status, target, failure = _destination(ctx, decision, "spawn")
         kids.append(
             base
             | {

@@ -133,14 +133,19 @@ class TopologyCache:
         else:
             with self.db.connect() as own:
                 topo = self._load(own, instance_id)
+        self.put(topo)
+        return topo
+
+    def put(self, topo: Topology) -> None:
+        """Cache ``topo`` (e.g. one just built for a new instance, once it is committed)."""
         with self._lock:
-            self._by_instance[instance_id] = topo
-            self._instance_of_role.update({rid: instance_id for rid in topo.roles})
+            self._by_instance[topo.id] = topo
+            self._by_instance.move_to_end(topo.id)
+            self._instance_of_role.update({rid: topo.id for rid in topo.roles})
             while len(self._by_instance) > self.size:
                 _, evicted = self._by_instance.popitem(last=False)
                 for rid in evicted.roles:
                     self._instance_of_role.pop(rid, None)
-        return topo
 
     @staticmethod
     def _load(conn: Connection, instance_id: uuid.UUID) -> Topology:

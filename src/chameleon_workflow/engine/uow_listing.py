@@ -56,26 +56,31 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
 
 
 def _summary(failure: Any, topo: Topology) -> dict[str, Any] | None:
-    """The failure record with a readable ``code`` and ``reason`` whatever its kind."""
+    """The failure record with a readable ``code`` and ``reason`` whatever its kind.
+
+    Records written before the one schema (``docs/api.md``) kept ``error_code`` and the
+    kind's particulars at the top level; they are read as well.
+    """
     if not isinstance(failure, dict):
         return None if failure is None else {"code": "unknown", "reason": str(failure)}
     kind = str(failure.get("kind", "unknown"))
-    code = str(failure.get("error_code") or kind)
+    nested = failure.get("details")
+    details = nested if isinstance(nested, dict) and "code" in failure else failure
+    code = str(failure.get("code") or failure.get("error_code") or kind)
     reason = failure.get("reason")
-    source = failure.get("from_interaction_id")
-    source_name = _interaction_name(topo, source)
-    if reason is None and kind == "explicit":
+    source_name = _interaction_name(topo, details.get("from_interaction_id"))
+    if kind == "stale_token":
+        reason = (
+            f"waited {details.get('waited')} s in {source_name!r}, beyond its stale-token "
+            f"limit of {details.get('limit')} s"
+        )
+    elif kind == "zombie":
+        reason = (
+            f"no heartbeat from the lease holder since {details.get('last_seen')} "
+            f"(timeout {details.get('timeout_seconds')} s)"
+        )
+    elif reason is None and kind == "explicit":
         reason = f"reported by the worker with error_code {code!r}"
-    elif reason is None and kind == "stale_token":
-        reason = (
-            f"waited {failure.get('waited')} s in {source_name!r}, beyond its stale-token "
-            f"limit of {failure.get('limit')} s"
-        )
-    elif reason is None and kind == "zombie":
-        reason = (
-            f"no heartbeat from the lease holder since {failure.get('last_seen')} "
-            f"(timeout {failure.get('timeout_seconds')} s)"
-        )
     return {
         "kind": kind,
         "code": code,

@@ -96,6 +96,32 @@ def children(conn: Connection, parent_id: uuid.UUID) -> list[Row[Any]]:
     return list(conn.execute(select(U).where(U.c.parent_id == parent_id).order_by(U.c.created_at)))
 
 
+def children_with_attributes(
+    conn: Connection, parent_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
+    """Every child of ``parent_id`` (oldest first) with its status and the latest value of
+    each of its attributes, in one statement (newest version per key via the unique index)."""
+    newer = aliased(A)
+    is_latest = and_(
+        A.c.uow_id == U.c.id,
+        ~exists().where(
+            newer.c.uow_id == A.c.uow_id, newer.c.key == A.c.key, newer.c.version > A.c.version
+        ),
+    )
+    rows = conn.execute(
+        select(U.c.id, U.c.status, A.c.key, A.c.value)
+        .select_from(U.outerjoin(A, is_latest))
+        .where(U.c.parent_id == parent_id)
+        .order_by(U.c.created_at, U.c.id)
+    )
+    found: dict[uuid.UUID, tuple[uuid.UUID, str, dict[str, Any]]] = {}
+    for child_id, status, key, value in rows:
+        _, _, attributes = found.setdefault(child_id, (child_id, status, {}))
+        if key is not None:
+            attributes[key] = value
+    return list(found.values())
+
+
 def next_candidate(
     conn: Connection,
     *,

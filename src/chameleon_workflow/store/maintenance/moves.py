@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ...domain.enums import UowStatus
+from ...domain.failures import FIELDS, SQL_FILLED, FailureRecord
 from ..tables import Instance, InteractionLog, Uow
 from ..types import UtcDateTime
 
@@ -120,7 +121,7 @@ def _move_batch_pg(conn: Connection, b: BatchMove) -> Moved:
         )
         .cte("moved")
     )
-    origin = cast(moved.c.failure["from_interaction_id"].as_string(), Uuid())
+    origin = cast(moved.c.failure[ORIGIN_PATH].as_string(), Uuid())
     logged = insert(L).from_select(
         LOG_COLUMNS,
         select(
@@ -157,7 +158,8 @@ def _move_batch_returning(conn: Connection, b: BatchMove) -> Moved:
     if rows:
         ids = literal(json.dumps([r[0] for r in rows]), String())
         moved = select(func.json_each(ids).table_valued("value").alias("moved").c.value)
-        origin = func.replace(func.json_extract(U.c.failure, "$.from_interaction_id"), "-", "")
+        path = "$." + ".".join(ORIGIN_PATH)
+        origin = func.replace(func.json_extract(U.c.failure, path), "-", "")
         conn.execute(
             insert(L).from_select(
                 LOG_COLUMNS,
@@ -208,6 +210,38 @@ def before(column: Any, cutoffs: Mapping[int, datetime], seconds: Any) -> Column
     by_value = case(*((seconds == s, literal(c, UtcDateTime())) for s, c in cutoffs.items()))
     latest = max(cutoffs.values())
     return (column < latest) & (column < by_value)
+
+
+# Where the failure record a batch writes keeps the interaction the UOW came from.
+ORIGIN_PATH = ("details", "from_interaction_id")
+
+
+def failure_sql(conn: Connection, record: FailureRecord, **per_row: Any) -> Any:
+    """``record`` as a JSON object built in SQL, for a batch that writes one per row.
+
+    Every field comes from ``record.as_json()`` (the constant part: kind, reason, code,
+    ``at``...) except those in ``per_row``, SQL expressions; ``details`` is given as a
+    mapping of name -> SQL expression. The fields and detail names filled in SQL must be
+    exactly those :data:`~chameleon_workflow.domain.failures.SQL_FILLED` lists for the kind.
+    """
+    filled, detail_names = SQL_FILLED[record.kind]
+    details = per_row.get("details", {})
+    if set(per_row) != filled or set(details) != detail_names:
+        raise ValueError(
+            f"a {record.kind} record fills {sorted(filled)} and details {sorted(detail_names)} "
+            f"in SQL (got {sorted(per_row)} and {sorted(details)})"
+        )
+    constant = record.as_json()
+    pairs: dict[str, Any] = {}
+    for name in FIELDS:
+        if name == "details":
+            pairs[name] = json_object(conn, details)
+        elif name in per_row:
+            pairs[name] = per_row[name]
+        else:
+            value = constant[name]
+            pairs[name] = null() if value is None else literal(value, String())
+    return json_object(conn, pairs)
 
 
 def json_object(conn: Connection, pairs: Mapping[str, Any]) -> Any:

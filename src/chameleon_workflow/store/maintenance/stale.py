@@ -8,24 +8,23 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    String,
     Table,
     and_,
     func,
-    literal,
     or_,
     select,
     union,
 )
 
 from ...domain.enums import UowStatus
+from ...domain.failures import FailureRecord
 from ..tables import Instance, Interaction, Uow
 from .moves import (
     BatchMove,
     Moved,
     chronos_of_instance,
     cutoff,
-    json_object,
+    failure_sql,
     move_batch,
     seconds_between,
     uuid_text,
@@ -95,10 +94,10 @@ def move_batch_to_chronos(
     conn: Connection, limits_in_force: frozenset[int], now: datetime, limit: int
 ) -> Moved:
     """Move up to ``limit`` stale tokens to Chronos as FAILED, with the reason recorded."""
-    failure = json_object(
+    failure = failure_sql(
         conn,
-        {
-            "kind": literal("stale_token", String()),
+        FailureRecord.stale_token(at=now),
+        details={
             "limit": limit_of_uow(),
             "waited": seconds_between(conn, now, U.c.entered_at),
             "from_interaction_id": uuid_text(conn, U.c.current_interaction_id),

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from ...domain.enums import UowStatus, ZombiePolicy
+from ...domain.failures import FailureRecord
 from ..tables import Instance, Role, Uow
 from .moves import (
     BatchMove,
@@ -31,7 +32,7 @@ from .moves import (
     before,
     chronos_of_instance,
     cutoff,
-    json_object,
+    failure_sql,
     move_batch,
     time_text,
     uuid_text,
@@ -136,13 +137,13 @@ def reclaim_batch(conn: Connection, p: ZombiePlan, now: datetime, limit: int) ->
     """Reclaim up to ``limit`` zombies in one conditional statement (plus their log rows)."""
     requeue = _requeues(p)
     stays = case((requeue, U.c.current_interaction_id), else_=chronos_of_instance())
-    failure = json_object(
+    failure = failure_sql(
         conn,
-        {
-            "kind": literal("zombie", String()),
+        FailureRecord.zombie(at=now),
+        actor_id=uuid_text(conn, U.c.lease_holder_id),
+        details={
             "timeout_seconds": timeout_of(p),
             "last_seen": time_text(conn, _last_seen()),
-            "lease_holder_id": uuid_text(conn, U.c.lease_holder_id),
             "from_interaction_id": uuid_text(conn, U.c.current_interaction_id),
         },
     )
