@@ -23,6 +23,7 @@ from typing import Any
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 from bench.common import make_engine, percentiles, scratch_database, setup_instance  # noqa: E402
 from chameleon_workflow.domain.enums import ActorType, UowStatus  # noqa: E402
+from chameleon_workflow.domain.failures import FailureRecord
 from chameleon_workflow.engine.core import Engine  # noqa: E402
 from chameleon_workflow.engine.topology import Topology  # noqa: E402
 from chameleon_workflow.store import uows  # noqa: E402
@@ -57,7 +58,9 @@ def _row(
         "lease_holder_id": rng.choice(actors) if active else None,
         "leased_at": at if active else None,
         "last_heartbeat": at if active else None,
-        "failure": {"kind": "explicit", "error_code": "bad_input", "role": "Step3"}
+        "failure": FailureRecord.explicit(
+            "bad_input", None, at=at, actor_id=actors[0], role="Step3"
+        ).as_json()
         if status == "FAILED"
         else None,
     }
