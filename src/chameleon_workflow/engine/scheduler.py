@@ -1,4 +1,8 @@
-"""Runs the background services on a schedule inside the server, one replica per job.
+"""Runs the background services on a schedule, one replica per job.
+
+The engine composes it (``Engine.scheduler()``); the server's lifespan runs it, and so does
+``chameleon scheduler run`` in a process without HTTP. It uses only the maintenance service's
+public interface: the three jobs, ``last_scheduled_run``, and its database, clock and replica.
 
 Each job has a leader lease in the database. Every tick, each replica takes or renews the
 lease of every job; only the holder runs the job when it is due. A replica that stops
@@ -119,6 +123,14 @@ class Scheduler:
                 self._log_failure("could not release the leases", exc)
         self._leading_until.clear()
         logger.info("scheduler stopped", extra={"replica": self.replica})
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Start, wait until ``stop`` is set, then stop cleanly (our leases released)."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
 
     def leads(self, job: str) -> bool:
         return time.monotonic() < self._leading_until.get(job, 0.0)
