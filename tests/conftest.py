@@ -99,7 +99,7 @@ def empty_database(url: str) -> None:
     """
     eng = _KEPT.get(url)
     if eng is None:
-        eng = _KEPT[url] = sa.create_engine(url, pool_size=1)
+        eng = _KEPT[url] = sa.create_engine(url, pool_size=1, pool_pre_ping=True)
     with eng.begin() as conn:
         conn.exec_driver_sql(_EMPTY_ALL)
 
