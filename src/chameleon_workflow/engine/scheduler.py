@@ -94,6 +94,9 @@ class Scheduler:
         self._last_start: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cancel = threading.Event()
+        # Renewals run in a worker thread that cancelling the loop does not stop: the lock
+        # and the cancel flag keep one from taking a lease after stop() released them.
+        self._leases_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._started_at = self.clock()
 
@@ -175,23 +178,29 @@ class Scheduler:
                 self._running[job.name] = asyncio.create_task(self._run(job))
 
     def _renew_leases(self) -> None:
-        for job in self.jobs:
-            asked_at = time.monotonic()
-            now = self.clock()
-            with self.db.begin() as conn:
-                ours = leader.acquire(
-                    conn, job.name, self.replica,
-                    now=now, expires_at=now + timedelta(seconds=self.lease_seconds),
-                )  # fmt: skip
-            if ours:
-                if not self.leads(job.name):
-                    logger.info("took the lead", extra={"job": job.name, "replica": self.replica})
-                self._leading_until[job.name] = asked_at + self.lease_seconds
-            else:
-                self._leading_until.pop(job.name, None)
+        with self._leases_lock:
+            for job in self.jobs:
+                if self._cancel.is_set():  # stopping: take no lease stop() would miss
+                    return
+                self._renew(job)
+
+    def _renew(self, job: Job) -> None:
+        asked_at = time.monotonic()
+        now = self.clock()
+        with self.db.begin() as conn:
+            ours = leader.acquire(
+                conn, job.name, self.replica,
+                now=now, expires_at=now + timedelta(seconds=self.lease_seconds),
+            )  # fmt: skip
+        if ours:
+            if not self.leads(job.name):
+                logger.info("took the lead", extra={"job": job.name, "replica": self.replica})
+            self._leading_until[job.name] = asked_at + self.lease_seconds
+        else:
+            self._leading_until.pop(job.name, None)
 
     def _release_all(self) -> None:
-        with self.db.begin() as conn:
+        with self._leases_lock, self.db.begin() as conn:
             for job in self.jobs:
                 leader.release(conn, job.name, self.replica)
 
