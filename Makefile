@@ -1,4 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both build .venv first.
+# `make test-fast`: the quick loop while working (unit, integration and API tests on SQLite).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 export CHAMELEON_DATABASE_URL ?= sqlite:///chameleon.db
 
-.PHONY: install run test lint typecheck unit clean
+.PHONY: install run test test-fast lint typecheck unit clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +32,12 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# No PostgreSQL, no CLI processes or real servers (tests/e2e), no slow tests (schemathesis, browser).
+FAST_TESTS := tests/unit tests/integration tests/api
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not postgres and not slow" $(FAST_TESTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache chameleon.db*

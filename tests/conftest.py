@@ -71,6 +71,7 @@ def pg_url() -> Iterator[str]:
     migrate.upgrade(db)
     db.dispose()
     yield url
+    _dispose_kept(url)
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
@@ -85,12 +86,28 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _truncate_all(url: str) -> None:
-    eng = sa.create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+# Children before parents: one DELETE per table, sent as one script in one transaction.
+_EMPTY_ALL = "; ".join(f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables))
+_KEPT: dict[str, sa.Engine] = {}  # one engine per database, kept for the whole run
+
+
+def empty_database(url: str) -> None:
+    """Delete every row of every table of ``url``'s (PostgreSQL) database.
+
+    ``DELETE`` costs a fraction of ``TRUNCATE`` on the few rows a test leaves; identity
+    columns are not reset, so no test may rely on the values of generated ids.
+    """
+    eng = _KEPT.get(url)
+    if eng is None:
+        eng = _KEPT[url] = sa.create_engine(url, pool_size=1, pool_pre_ping=True)
     with eng.begin() as conn:
-        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    eng.dispose()
+        conn.exec_driver_sql(_EMPTY_ALL)
+
+
+def _dispose_kept(url: str) -> None:
+    eng = _KEPT.pop(url, None)
+    if eng is not None:
+        eng.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -102,7 +119,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         yield f"sqlite:///{path}"
         return
     url = request.getfixturevalue("pg_url")
-    _truncate_all(url)
+    empty_database(url)
     yield url
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +21,7 @@ from chameleon_workflow.domain.enums import MemoryScope
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
 from chameleon_workflow.store.tables import Memory, Uow
+from tests.e2e.test_examples_over_http import _chameleon, _server_env
 from tests.flows import Flow, fixture_text
 
 M = Memory.__table__
@@ -173,3 +178,62 @@ def test_maintenance_runs_lists_the_history(flow: Flow) -> None:
     ]
     as_json = json.loads(cli("maintenance", "runs", "--json", "--job", "zombie_sweep").stdout)
     assert [r["job"] for r in as_json] == ["zombie_sweep"] and as_json[0]["error"] is None
+
+
+# --- the scheduler in a process of its own -----------------------------------------------------
+
+
+def _scheduler_env(db_url: str) -> dict[str, str]:
+    """Short schedules; the server's scheduler switched off (``scheduler run`` runs anyway)."""
+    env = _server_env(db_url)
+    env.update(
+        CHAMELEON_ZOMBIE_TIMEOUT_SECONDS="60",
+        CHAMELEON_ZOMBIE_INTERVAL_SECONDS="0.2",
+        CHAMELEON_LEADER_LEASE_SECONDS="1",
+    )
+    return env
+
+
+def test_scheduler_run_on_a_missing_database_is_one_line_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    done = subprocess.run(
+        [_chameleon(), "scheduler", "run"], env=_scheduler_env(f"sqlite:///{missing}"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"database: {missing}",
+        f"error: database {missing} does not exist: run 'chameleon db upgrade' to create it",
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_scheduler_run_reclaims_a_zombie_and_stops_cleanly_on_sigterm(
+    flow: Flow, db_url: str, tmp_path: Path
+) -> None:
+    c = flow.take("Triage")
+    age(flow, U, "last_heartbeat", 120)
+    maintenance = flow.engine.maintenance
+    log = tmp_path / "scheduler.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [_chameleon(), "scheduler", "run"], env=_scheduler_env(db_url), stdout=sink, stderr=sink
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while flow.where(c.uow_id) != ("FAILED", "Timeouts"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        (replica,) = {lease["holder"] for lease in maintenance.leadership()["leases"]}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = log.read_text().splitlines()
+    assert lines[0] == f"database: {flow.engine.db.where}"
+    assert lines[-1] == "scheduler: stopped"
+    assert maintenance.leadership()["leases"] == []  # released at once, not left to expire
+    (reclaiming,) = [r for r in maintenance.runs(job="zombie_sweep") if r["counts"]["reclaimed"]]
+    assert reclaiming["trigger"] == "schedule" and reclaiming["replica"] == replica

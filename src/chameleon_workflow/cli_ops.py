@@ -1,4 +1,5 @@
-"""Operators' commands (for cron too): the background services, toxic marks, the run history.
+"""Operators' commands (for cron too): the background services, toxic marks, the run history,
+and the scheduler of the background services in a process of its own.
 
 Exit codes (see cli_base): 0 done; 2 a user error (a missing, zero, negative or non-integer
 count, a malformed or unknown id, a blank reason, a database that is missing, down or still
@@ -8,9 +9,12 @@ another process holds SQLite's write lock, for up to ``--busy-wait`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import logging
 import os
+import signal
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -19,12 +23,16 @@ import typer
 
 from .cli_base import engine_for_cli, retry_while_busy
 from .domain.enums import Trigger
+from .engine.core import Engine
 from .engine.maintenance import JOBS, RunOutcome
 
 zombies_app = typer.Typer(no_args_is_help=True, help="Zombie protocol: reclaim silent leases.")
 stale_app = typer.Typer(no_args_is_help=True, help="Stale token protocol: overdue work to Chronos.")
 memory_app = typer.Typer(no_args_is_help=True, help="Memory decay and the toxic knowledge filter.")
 maintenance_app = typer.Typer(no_args_is_help=True, help="The record of maintenance runs.")
+scheduler_app = typer.Typer(
+    no_args_is_help=True, help="The background services on their schedules, without HTTP."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +40,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(stale_app, name="stale-tokens")
     app.add_typer(memory_app, name="memory")
     app.add_typer(maintenance_app, name="maintenance")
+    app.add_typer(scheduler_app, name="scheduler")
 
 
 Count = Annotated[int | None, typer.Option(min=1, help="A positive integer.")]
@@ -177,3 +186,52 @@ def maintenance_runs(
             f"{r['id']}\t{r['job']}\t{r['trigger']}\t{r['started_at'].isoformat()}\t"
             f"{finished}\t{r['replica']}\t{outcome}"
         )
+
+
+@scheduler_app.command("run")
+def scheduler_run() -> None:
+    """Run the background services on their schedules in the foreground, without HTTP, until
+    SIGINT or SIGTERM (then stop cleanly, releasing the leader leases). Runs whatever
+    CHAMELEON_SCHEDULER_ENABLED says: that setting is for the server's own scheduler."""
+    with _engine() as engine:
+        s = engine.settings
+        _log_to_stderr()
+        typer.echo(
+            f"scheduler: replica {engine.maintenance.replica}; zombie sweep every "
+            f"{s.zombie_interval_seconds:g} s, stale tokens every "
+            f"{s.stale_token_interval_seconds:g} s, memory decay daily at "
+            f"{s.memory_decay_hour_utc:02d}:{s.memory_decay_minute_utc:02d} UTC; "
+            "stop with Ctrl-C or SIGTERM",
+            err=True,
+        )
+        asyncio.run(_until_signalled(engine))
+    typer.echo("scheduler: stopped", err=True)
+
+
+async def _until_signalled(engine: Engine) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await engine.scheduler().run_until(stop)
+
+
+class _WithFields(logging.Formatter):
+    """The message, then the fields the services log with it (job, run, counts, replica)."""
+
+    FIELDS = ("job", "run_id", "trigger", "counts", "replica")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # (before any traceback)
+        fields = " ".join(
+            f"{k}={json.dumps(getattr(record, k), default=str)}"
+            for k in self.FIELDS
+            if hasattr(record, k)
+        )
+        line = super().formatMessage(record)
+        return f"{line} {fields}" if fields else line
+
+
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_WithFields("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])

@@ -29,9 +29,9 @@ STEPS = ("Step1", "Step2", "Step3")
 
 @pytest.fixture
 def pg_engine(pg_url: str) -> Engine:
-    from tests.conftest import _truncate_all
+    from tests.conftest import empty_database
 
-    _truncate_all(pg_url)
+    empty_database(pg_url)
     eng = Engine(Settings(database_url=pg_url, db_pool_size=20, scheduler_enabled=False))
     yield eng
     eng.close()

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import IN_CI, PG_ADMIN_URL, _truncate_all
+from tests.conftest import IN_CI, PG_ADMIN_URL, empty_database
 from tests.e2e.test_examples_over_http import (
     _chameleon,
     _free_port,
@@ -151,7 +151,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'chameleon.db'}"
     url: str = request.getfixturevalue("pg_url")
-    _truncate_all(url)
+    empty_database(url)
     return url
 
 

@@ -23,7 +23,7 @@ from chameleon_workflow.engine.maintenance import MaintenanceService, RunOutcome
 from chameleon_workflow.settings import Settings
 from chameleon_workflow.store import uows
 from chameleon_workflow.store.tables import InteractionLog, Uow
-from tests.conftest import FakeClock, _truncate_all
+from tests.conftest import FakeClock, empty_database
 from tests.flows import Flow, fixture_text
 
 L = InteractionLog.__table__
@@ -74,7 +74,7 @@ def tally(engine: Engine) -> dict[str, Any]:
 
 @pytest.mark.postgres
 def test_two_sweeps_together_reclaim_each_of_10000_zombies_exactly_once(pg_url: str) -> None:
-    _truncate_all(pg_url)
+    empty_database(pg_url)
     settings = Settings(database_url=pg_url, scheduler_enabled=False)
     engines = [Engine(settings) for _ in range(2)]
     try:

@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse
 
 from .. import __version__
 from ..engine.core import Engine
-from ..engine.scheduler import Scheduler
 from ..settings import Settings
 from . import docs_page, errors, home, metrics
 from .deps import EngineDep
@@ -33,8 +32,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = engine or Engine(settings)
         app.state.scheduler = None
-        if settings.scheduler_enabled:
-            app.state.scheduler = Scheduler(app.state.engine.maintenance, settings)
+        if settings.scheduler_enabled:  # the engine composes it; the app only runs it
+            app.state.scheduler = app.state.engine.scheduler()
             await app.state.scheduler.start()
         try:
             yield

@@ -10,6 +10,7 @@ from .instances import InstanceService
 from .maintenance import MaintenanceService
 from .memory import MemoryService
 from .runtime import Runtime
+from .scheduler import Scheduler
 from .templates import TemplateService, yaml_budget
 from .topology import TopologyCache
 from .toxic import ToxicFilter
@@ -35,6 +36,12 @@ class Engine:
         self.maintenance = MaintenanceService(self.db, settings, clock)
         self.toxic = ToxicFilter(self.db, clock)
         self.memory = MemoryService(self.db, self.topologies, clock)
+
+    def scheduler(self, *, tick_seconds: float | None = None) -> Scheduler:
+        """The background services on their schedules (zombie reclaim, stale tokens, memory
+        decay), one replica per job; not started. The server's lifespan and
+        ``chameleon scheduler run`` start and stop it."""
+        return Scheduler(self.maintenance, self.settings, tick_seconds=tick_seconds)
 
     def upgrade_schema(self) -> None:
         migrate.upgrade(self.db)

@@ -1,4 +1,8 @@
-"""Runs the background services on a schedule inside the server, one replica per job.
+"""Runs the background services on a schedule, one replica per job.
+
+The engine composes it (``Engine.scheduler()``); the server's lifespan runs it, and so does
+``chameleon scheduler run`` in a process without HTTP. It uses only the maintenance service's
+public interface: the three jobs, ``last_scheduled_run``, and its database, clock and replica.
 
 Each job has a leader lease in the database. Every tick, each replica takes or renews the
 lease of every job; only the holder runs the job when it is due. A replica that stops
@@ -124,6 +128,14 @@ class Scheduler:
         self._leading_until.clear()
         logger.info("scheduler stopped", extra={"replica": self.replica})
 
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Start, wait until ``stop`` is set, then stop cleanly (our leases released)."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
     def leads(self, job: str) -> bool:
         return time.monotonic() < self._leading_until.get(job, 0.0)
 
@@ -169,19 +181,24 @@ class Scheduler:
 
     def _renew_leases(self) -> None:
         for job in self.jobs:
-            asked_at = time.monotonic()
-            now = self.clock()
-            with self.db.begin() as conn:
-                ours = leader.acquire(
-                    conn, job.name, self.replica,
-                    now=now, expires_at=now + timedelta(seconds=self.lease_seconds),
-                )  # fmt: skip
-            if ours:
-                if not self.leads(job.name):
-                    logger.info("took the lead", extra={"job": job.name, "replica": self.replica})
-                self._leading_until[job.name] = asked_at + self.lease_seconds
-            else:
-                self._leading_until.pop(job.name, None)
+            if self._cancel.is_set():  # stopping: stop() releases the leases after this tick
+                return
+            self._renew(job)
+
+    def _renew(self, job: Job) -> None:
+        asked_at = time.monotonic()
+        now = self.clock()
+        with self.db.begin() as conn:
+            ours = leader.acquire(
+                conn, job.name, self.replica,
+                now=now, expires_at=now + timedelta(seconds=self.lease_seconds),
+            )  # fmt: skip
+        if ours:
+            if not self.leads(job.name):
+                logger.info("took the lead", extra={"job": job.name, "replica": self.replica})
+            self._leading_until[job.name] = asked_at + self.lease_seconds
+        else:
+            self._leading_until.pop(job.name, None)
 
     def _release_all(self) -> None:
         with self.db.begin() as conn:
