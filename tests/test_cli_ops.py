@@ -21,8 +21,8 @@ from chameleon_workflow.domain.enums import MemoryScope
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
 from chameleon_workflow.store.tables import Memory, Uow
-from tests.e2e.test_examples_over_http import _chameleon, _server_env
 from tests.flows import Flow, fixture_text
+from tests.process import chameleon_command, server_env
 
 M = Memory.__table__
 U = Uow.__table__
@@ -185,7 +185,7 @@ def test_maintenance_runs_lists_the_history(flow: Flow) -> None:
 
 def _scheduler_env(db_url: str) -> dict[str, str]:
     """Short schedules; the server's scheduler switched off (``scheduler run`` runs anyway)."""
-    env = _server_env(db_url)
+    env = server_env(db_url)
     env.update(
         CHAMELEON_ZOMBIE_TIMEOUT_SECONDS="60",
         CHAMELEON_ZOMBIE_INTERVAL_SECONDS="0.2",
@@ -197,7 +197,7 @@ def _scheduler_env(db_url: str) -> dict[str, str]:
 def test_scheduler_run_on_a_missing_database_is_one_line_exit_2(tmp_path: Path) -> None:
     missing = tmp_path / "none.db"
     done = subprocess.run(
-        [_chameleon(), "scheduler", "run"], env=_scheduler_env(f"sqlite:///{missing}"),
+        [chameleon_command(), "scheduler", "run"], env=_scheduler_env(f"sqlite:///{missing}"),
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
@@ -217,7 +217,10 @@ def test_scheduler_run_reclaims_a_zombie_and_stops_cleanly_on_sigterm(
     log = tmp_path / "scheduler.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [_chameleon(), "scheduler", "run"], env=_scheduler_env(db_url), stdout=sink, stderr=sink
+            [chameleon_command(), "scheduler", "run"],
+            env=_scheduler_env(db_url),
+            stdout=sink,
+            stderr=sink,
         )
     try:
         deadline = time.monotonic() + 60

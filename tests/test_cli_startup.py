@@ -25,7 +25,7 @@ from chameleon_workflow.cli_base import Options
 from chameleon_workflow.store import migrate
 from chameleon_workflow.store.database import Database
 from tests.conftest import FIXTURES
-from tests.e2e.test_examples_over_http import _chameleon, _free_port
+from tests.process import chameleon_command, free_port
 
 ROUTING = FIXTURES / "routing_workflow.yml"
 PASSWORD = "s3cret"
@@ -83,7 +83,7 @@ def test_from_another_folder_a_command_names_the_missing_file_and_creates_none(
     tmp_path: Path, args: list[str]
 ) -> None:
     done = subprocess.run(
-        [_chameleon(), *args], cwd=tmp_path, env=_clean_env(tmp_path),
+        [chameleon_command(), *args], cwd=tmp_path, env=_clean_env(tmp_path),
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     expected = tmp_path.resolve() / "chameleon.db"
@@ -132,7 +132,7 @@ def test_serve_refuses_a_never_migrated_or_missing_database(tmp_path: Path) -> N
     for path in (empty, tmp_path / "missing.db"):
         env = {**_clean_env(tmp_path), "CHAMELEON_DATABASE_URL": f"sqlite:///{path}"}
         done = subprocess.run(
-            [_chameleon(), "serve", "--port", str(_free_port())],
+            [chameleon_command(), "serve", "--port", str(free_port())],
             env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert done.returncode == 2, done.stderr

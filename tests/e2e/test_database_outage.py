@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.e2e.tcp_proxy import TcpProxy, proxy_to
-from tests.e2e.test_examples_over_http import _chameleon, _free_port, _server_env, _wait_until_up
+from tests.process import server_env, serving
 
 pytestmark = pytest.mark.postgres
 
@@ -50,30 +49,16 @@ def server(pg_url: str, tmp_path: Path) -> Iterator[Server]:
     target = make_url(pg_url)
     with proxy_to(target.host or "127.0.0.1", target.port or 5432) as proxy:
         url = target.set(port=proxy.port, password=PASSWORD).render_as_string(hide_password=False)
-        env = _server_env(url)
-        env.update(
+        env = server_env(
+            url,
             CHAMELEON_SCHEDULER_ENABLED="true",
             CHAMELEON_LEADER_LEASE_SECONDS="1.5",  # a tick every 0.5 s
             CHAMELEON_ZOMBIE_INTERVAL_SECONDS="0.5",
             CHAMELEON_STALE_TOKEN_INTERVAL_SECONDS="0.5",
         )
-        port = _free_port()
         log = tmp_path / "server.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [_chameleon(), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
-            )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(base, proc, log)
-            yield Server(base, port, proxy, log)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        with serving(env, log) as (base, _):
+            yield Server(base, int(base.rsplit(":", 1)[1]), proxy, log)
 
 
 def _runs(base: str) -> int:

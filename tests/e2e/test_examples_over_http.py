@@ -6,14 +6,7 @@ once per database, and driven with a plain HTTP client; nothing here touches the
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,46 +14,7 @@ import pytest
 
 from tests.api.conftest import Api, ok
 from tests.conftest import EXAMPLES
-
-STARTUP_SECONDS = 30
-
-
-def _chameleon() -> str:
-    local = Path(sys.executable).parent / "chameleon"
-    found = str(local) if local.exists() else shutil.which("chameleon")
-    assert found, "the chameleon command is not installed"
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _server_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAMELEON_")}
-    env.update(
-        CHAMELEON_DATABASE_URL=database_url,
-        CHAMELEON_SCHEDULER_ENABLED="false",
-        CHAMELEON_IMPORT_EXAMPLES="false",
-    )
-    return env
-
-
-def _wait_until_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            health = httpx.get(f"{base}/health", timeout=1)
-            if health.status_code == 200:
-                return health.json()  # type: ignore[no-any-return]
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server not up after {STARTUP_SECONDS}s:\n{log.read_text()}")
+from tests.process import cli, server_env, serving
 
 
 @pytest.fixture(
@@ -77,32 +31,12 @@ def server(
         url = request.getfixturevalue(
             "pg_url"
         )  # shared by the run: tests never assume empty tables
-    env = _server_env(url)
-    upgraded = subprocess.run(
-        [_chameleon(), "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert upgraded.returncode == 0, upgraded.stderr
-    port = _free_port()
-    log = workdir / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [_chameleon(), "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        health = _wait_until_up(base, proc, log)
+    env = server_env(url)
+    cli(env, "db", "upgrade")
+    with serving(env, workdir / "server.log") as (base, health):
         assert health["database"] == ("sqlite" if request.param == "sqlite" else "postgresql")
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    log = workdir / "server.log"
     text = log.read_text()
     assert '"GET /health HTTP/1.1" 200' in text  # the access log is there to read
     assert " 500 " not in text and "Traceback" not in text, text

@@ -25,12 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import IN_CI, PG_ADMIN_URL, empty_database
-from tests.e2e.test_examples_over_http import (
-    _chameleon,
-    _free_port,
-    _server_env,
-    _wait_until_up,
-)
+from tests.process import cli, free_port, server_env, serving
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -61,7 +56,7 @@ def run_session(base: str, database_url: str) -> subprocess.CompletedProcess[str
             pytest.fail("the README's first session needs curl, which is not installed")
         pytest.skip("the README's first session needs curl, which is not installed")
     script = "set -euo pipefail\n" + "\n".join(session_blocks())
-    env = _server_env(database_url)
+    env = server_env(database_url)
     env.update(CHAMELEON=base)
     return bash(script, env)
 
@@ -108,7 +103,7 @@ def test_the_session_is_marked_and_every_block_is_bash() -> None:
 
 
 def test_a_session_without_a_server_fails_at_its_first_request(tmp_path: Path) -> None:
-    done = run_session(f"http://127.0.0.1:{_free_port()}", f"sqlite:///{tmp_path / 'none.db'}")
+    done = run_session(f"http://127.0.0.1:{free_port()}", f"sqlite:///{tmp_path / 'none.db'}")
     assert done.returncode != 0
     assert "valid workflow 'Minimal_Workflow'" in done.stdout  # validation needs no server
     assert "Failed to connect" in done.stdout or "Couldn't connect" in done.stdout, done.stdout
@@ -122,25 +117,12 @@ def test_a_session_without_a_server_fails_at_its_first_request(tmp_path: Path) -
 @contextmanager
 def make_run(database_url: str, workdir: Path) -> Iterator[str]:
     """What `make run` does: migrate, import the examples, serve (with the background services)."""
-    env = _server_env(database_url) | {"CHAMELEON_SCHEDULER_ENABLED": "true"}
-    for step in (["db", "upgrade"], ["workflow", "import-examples"]):
-        done = subprocess.run(
-            [_chameleon(), *step], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 0, done.stderr
-    port = _free_port()
+    env = server_env(database_url, CHAMELEON_SCHEDULER_ENABLED="true")
+    cli(env, "db", "upgrade")
+    cli(env, "workflow", "import-examples")
     log = workdir / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [_chameleon(), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, proc, log)
+    with serving(env, log) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     text = log.read_text()
     assert " 500 " not in text and "Traceback" not in text, text
 
