@@ -176,14 +176,14 @@ def workflow_import_examples() -> None:
 
 
 def _import_once(engine: Engine, text: str) -> Any:
-    defn = engine.templates.definition_of(text)
+    checked = engine.templates.check(text)
     try:
-        latest = engine.templates.find(defn.name)
+        latest = engine.templates.find(checked.definition.name)
     except ChameleonError:
-        return engine.templates.import_yaml(text).template
-    if latest.source_yaml == text:
+        latest = None
+    if latest is not None and latest.source_yaml == text:
         return latest
-    return engine.templates.import_yaml(text).template
+    return engine.templates.import_yaml(text, checked).template
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -67,6 +67,7 @@ class InstanceService:
                 template_id=template.id,
                 defn=defn,
                 definition_yaml=template.canonical_yaml,
+                mapping=template.definition,  # stored parsed: not serialised again
                 name=name or f"{template.name} v{template.version}",
                 description=description,
                 now=now,

@@ -57,15 +57,16 @@ class TemplateService:
         self.clock = clock
         self.budget = budget
 
-    def import_yaml(self, text: str) -> ImportedTemplate:
+    def import_yaml(self, text: str, checked: Checked | None = None) -> ImportedTemplate:
         """Validate fully, then write a new version of the named template in one transaction.
 
         Parsing, validation and the canonical export happen before the transaction opens, so
         no slow work holds a write lock.
         """
-        checked = validate_yaml(text, self.budget)
+        checked = checked or validate_yaml(text, self.budget)
         defn = checked.definition
         canonical = export.to_yaml(defn)
+        mapping = export.to_mapping(defn)
         with self.db.begin() as conn:
             row = store.insert_template(
                 conn,
@@ -74,6 +75,7 @@ class TemplateService:
                 source_yaml=text,
                 canonical_yaml=canonical,
                 defn=defn,
+                mapping=mapping,
                 now=self.clock(),
             )
         return ImportedTemplate(row, defn, checked.warnings)
@@ -97,8 +99,9 @@ class TemplateService:
             raise UnknownTemplate(f"no {which}template named '{name}'", name=name)
         return row
 
-    def definition_of(self, text: str) -> WorkflowDefinition:
-        return validate_yaml(text, self.budget).definition
+    def check(self, text: str) -> Checked:
+        """Parse and validate within this service's YAML budget (see :func:`validate_yaml`)."""
+        return validate_yaml(text, self.budget)
 
     @staticmethod
     def definition(row: TemplateRow) -> WorkflowDefinition:

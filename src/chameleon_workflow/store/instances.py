@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
-from ..domain.export import to_mapping
 from .definitions import INSTANCE_ROWS, DefinitionIds, write_definition
 from .tables import Instance, Interaction, Role, Uow, table
 
@@ -72,16 +71,19 @@ def clone_template(
     template_id: uuid.UUID,
     defn: WorkflowDefinition,
     definition_yaml: str,
+    mapping: dict[str, Any],
     name: str,
     description: str | None,
     now: datetime,
 ) -> InstanceRow:
-    """Create an instance with its own copy of every role, interaction and component."""
+    """Create an instance with its own copy of every role, interaction and component.
+
+    ``mapping`` is the stored form of ``defn`` (the template's, reused as it is).
+    """
     instance_id = uuid.uuid4()
     ids = DefinitionIds.fresh(defn)
     ate = ids.interactions.get(defn.ate_interaction or "")
     chronos = ids.interactions.get(defn.chronos_interaction or "")
-    mapping = to_mapping(defn)
     conn.execute(
         insert(I).values(
             id=instance_id,

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
-from ..domain.export import to_mapping
 from .definitions import TEMPLATE_ROWS, DefinitionIds, write_definition
 from .tables import Template, table
 
@@ -55,11 +54,15 @@ def insert_template(
     source_yaml: str,
     canonical_yaml: str,
     defn: WorkflowDefinition,
+    mapping: dict[str, Any],
     now: datetime,
 ) -> TemplateRow:
-    """Write a template and its roles, interactions, components and guardians."""
+    """Write a template and its roles, interactions, components and guardians.
+
+    ``mapping`` is the stored form of ``defn`` (``domain.export.to_mapping``), computed by
+    the caller before the transaction opens.
+    """
     template_id = uuid.uuid4()
-    mapping = to_mapping(defn)
     conn.execute(
         insert(T).values(
             id=template_id,
