@@ -11,9 +11,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from . import dialects
 from .tables import LeaderLease
 
 LL = cast(Table, LeaderLease.__table__)
@@ -30,10 +29,8 @@ def acquire(
     )
     if renewed.rowcount == 1:
         return True
-    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    created = conn.execute(
-        make(LL).values(job=job, holder=holder, expires_at=expires_at).on_conflict_do_nothing()
-    )
+    values = {"job": job, "holder": holder, "expires_at": expires_at}
+    created = conn.execute(dialects.of(conn).insert_ignoring_conflict(LL, values))
     return created.rowcount == 1
 
 
