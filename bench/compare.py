@@ -228,8 +228,8 @@ def verdict(fig: Figure, old: list[float], new: list[float]) -> str:
     return "WORSE THAN NOISE" if worse > noise else "within noise" if worse > 0 else "not worse"
 
 
-def pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 100:+.1f} %"
+def pct(x: float | None, sign: str = "+") -> str:
+    return "n/a" if x is None else f"{x * 100:{sign}.1f} %"
 
 
 def fmt(values: list[float]) -> str:
@@ -244,11 +244,12 @@ def report(fig: Figure, title: str, old: list[float], new: list[float]) -> list[
         med = f"{statistics.median(vals):g}" if vals else "-"
         rng = f"{min(vals):g}-{max(vals):g}" if vals else "-"
         lines.append(
-            f"  {label}: {fmt(vals):<32} median {med:<8} range {rng:<16} spread {pct(spread(vals))}"
+            f"  {label}: {fmt(vals):<32} median {med:<8} range {rng:<16} "
+            f"spread {pct(spread(vals), '')}"
         )
     lines.append(
         f"  change of the median {pct(change(old, new))}; noise (old vs old) "
-        f"{pct(spread(old))} -> {verdict(fig, old, new)}"
+        f"{pct(spread(old), '')} -> {verdict(fig, old, new)}"
     )
     return lines
 
@@ -359,7 +360,7 @@ def summarise(
             med = [f"{statistics.median(v):g}" if v else "-" for v in (old_v, new_v)]
             summary.append(
                 f"| {bench.name} | {db} | {fig.name} ({fig.unit}) | {med[0]} | {med[1]} | "
-                f"{pct(change(old_v, new_v))} | {pct(spread(old_v))} | "
+                f"{pct(change(old_v, new_v))} | {pct(spread(old_v), '')} | "
                 f"{verdict(fig, old_v, new_v)} |"
             )
     print()
