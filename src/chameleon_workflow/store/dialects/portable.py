@@ -6,9 +6,10 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, String, insert, literal, select, update
+from sqlalchemy import Connection, String, insert, literal, null, select, update
 
 from .. import outcomes, uows
+from ..maintenance.batch import BatchMove
 from ..sql import ACTIVE, ATTRIBUTES, LOG, UOWS, move_values
 from ..work import (
     Claimed,
@@ -144,3 +145,27 @@ def json_pairs(pairs: dict[str, Any] | Any) -> list[Any]:
     for key, value in pairs.items():
         args += [literal(key, String()), value]
     return args
+
+
+def batch_log(source: Any, batch: BatchMove, origin: Any, where: Any = None) -> Any:
+    """``INSERT INTO interaction_log ... SELECT`` of one log row per UOW a batch moved, from
+    ``source`` (the moved rows: ``uows`` or a ``RETURNING`` CTE); ``origin`` is the SQL for
+    the interaction each came from; ``where`` picks the moved rows from ``source``. Columns
+    not named here keep their default."""
+    values = {
+        "uow_id": source.c.id,
+        "instance_id": source.c.instance_id,
+        "actor_id": null(),
+        "role_id": source.c.current_role_id,
+        "event": literal(batch.event, String()),
+        "from_interaction_id": origin,
+        "to_interaction_id": source.c.current_interaction_id,
+        "from_status": literal(batch.from_status.value, String()),
+        "to_status": source.c.status,
+        "at": literal(batch.now, LOG.c.at.type),
+        "details": source.c.failure,
+    }
+    rows = select(*values.values())
+    if where is not None:
+        rows = rows.where(where)
+    return insert(LOG).from_select(list(values), rows)

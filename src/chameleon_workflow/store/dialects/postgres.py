@@ -31,7 +31,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    null,
     select,
     text,
     type_coerce,
@@ -40,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from ...domain.enums import MemoryScope
 from .. import uows
 from ..maintenance.batch import ORIGIN_PATH, BatchMove, Moved
 from ..sql import (
@@ -48,7 +48,6 @@ from ..sql import (
     ATTRIBUTES,
     INJECTIONS,
     LOG,
-    LOG_COLUMNS,
     MEMORIES,
     OUTCOMES,
     PENDING,
@@ -84,6 +83,7 @@ from . import portable
 from .base import SqlDialect
 
 ARCHIVE = table(MemoryArchive)
+GLOBAL, PERSONAL = MemoryScope.GLOBAL.value, MemoryScope.ACTOR.value
 MEMORY_COLUMNS = [c.name for c in MEMORIES.columns]
 
 # --- statement pieces -----------------------------------------------------------------
@@ -128,11 +128,11 @@ _MEMORY_CTES = f"""
 , v AS (
   SELECT id, scope, key, value, version, last_accessed_at FROM {MEMORIES.name}
   WHERE role_id = :role AND NOT is_toxic
-    AND (scope = 'GLOBAL' OR (scope = 'ACTOR' AND actor_id = :actor))
+    AND (scope = {lit(GLOBAL)} OR (scope = {lit(PERSONAL)} AND actor_id = :actor))
     AND EXISTS (SELECT 1 FROM {{uow}})
 ), e AS (
   SELECT DISTINCT ON (key) id, key, value, version FROM v
-  ORDER BY key, (scope = 'ACTOR') DESC
+  ORDER BY key, (scope = {lit(PERSONAL)}) DESC
 ), picked AS (
   SELECT array_agg(id ORDER BY key) AS ids, array_agg(version ORDER BY key) AS versions FROM e
 ), t AS (
@@ -414,15 +414,7 @@ class PostgresDialect(SqlDialect):
             .cte("moved")
         )  # fmt: skip
         origin = cast(moved.c.failure[ORIGIN_PATH].as_string(), Uuid())
-        logged = insert(LOG).from_select(
-            LOG_COLUMNS,
-            select(
-                moved.c.id, moved.c.instance_id, null(), moved.c.current_role_id,
-                literal(b.event, String()), origin, moved.c.current_interaction_id,
-                literal(b.from_status.value, String()), moved.c.status,
-                literal(b.now, LOG.c.at.type), moved.c.failure,
-            ),
-        )  # fmt: skip
+        logged = portable.batch_log(moved, b, origin)
         rows = conn.execute(
             select(moved.c.parent_id, moved.c.status).add_cte(logged.cte("logged"))
         ).all()

@@ -24,7 +24,6 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
-    null,
     select,
     update,
 )
@@ -32,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import actors, memory, uows
 from ..maintenance.batch import ORIGIN_PATH, BatchMove, Moved
-from ..sql import LOG, LOG_COLUMNS, MEMORIES, UOWS
+from ..sql import MEMORIES, UOWS
 from ..tables import MemoryArchive, table
 from ..types import UtcDateTime
 from ..work import Claimed, ClaimRequest, FencedWrite, HeldRead, LogEntry, RoutedSubmit, UowState
@@ -147,17 +146,7 @@ class SqliteDialect(SqlDialect):
             ids = literal(json.dumps([r[0] for r in rows]), String())
             moved = select(func.json_each(ids).table_valued("value").alias("moved").c.value)
             origin = func.replace(self.json_path_text(UOWS.c.failure, ORIGIN_PATH), "-", "")
-            conn.execute(
-                insert(LOG).from_select(
-                    LOG_COLUMNS,
-                    select(
-                        UOWS.c.id, UOWS.c.instance_id, null(), UOWS.c.current_role_id,
-                        literal(b.event, String()), origin, UOWS.c.current_interaction_id,
-                        literal(b.from_status.value, String()), UOWS.c.status,
-                        literal(b.now, LOG.c.at.type), UOWS.c.failure,
-                    ).where(rowid.in_(moved)),
-                )
-            )  # fmt: skip
+            conn.execute(portable.batch_log(UOWS, b, origin, where=rowid.in_(moved)))
         return Moved.of(rows)
 
     def locked_ids(
