@@ -1,4 +1,4 @@
-"""Comparing the rows two databases hold after the same scenario, field by field.
+"""Driving a scenario, and comparing the rows two databases hold after it, field by field.
 
 Ids are random, so each UUID is replaced by a label: the scenario names what it created
 (``uow:0``, ``lease:uow:0#1``, ``role:Triage``...) as the engine returns it; anything it
@@ -14,12 +14,17 @@ import json
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 import sqlalchemy as sa
 
+from chameleon_workflow.domain.enums import MemoryScope
+from chameleon_workflow.domain.errors import LeaseLost
+from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.store.tables import (
     InteractionLog,
     LeaseOutcome,
@@ -29,6 +34,13 @@ from chameleon_workflow.store.tables import (
     UowAttribute,
     table,
 )
+from tests.conftest import FakeClock
+from tests.flows import Flow, fixture_text
+
+if TYPE_CHECKING:
+    from chameleon_workflow.engine.checkout import Checkout
+
+WORKFLOW = fixture_text("routing_workflow.yml")
 
 TABLES = {
     t.name: t
@@ -183,3 +195,123 @@ def _table_differences(
             yield f"{where}: only on {names[0]}: {row!r}"
         for row in theirs[len(ours) :]:
             yield f"{where}: only on {names[1]}: {row!r}"
+
+
+class Driver:
+    """One workflow instance driven through the engine, naming what it creates.
+
+    ``engine`` sets up, checks out and sweeps; ``submitter`` submits, fails and heartbeats.
+    Everything the engine returns is kept, in order, in ``seen``.
+    """
+
+    def __init__(self, engine: Engine, submitter: Engine, clock: FakeClock) -> None:
+        self.engine = engine
+        self.submitter = submitter
+        self.clock = clock
+        self.labels = Labels()
+        self.seen: list[tuple[str, Any]] = []
+        self._uows = 0
+        self._leases: dict[uuid.UUID, int] = {}
+
+    def instantiate(self, text: str = WORKFLOW, **context: Any) -> None:
+        self.flow = Flow(self.engine, text, context or {"amount": 10})
+        self.actor = self.flow.actor
+        topo = self.engine.topologies.of_instance(self.flow.instance_id)
+        name = self.labels.name
+        name(self.flow.instance_id, "instance")
+        name(self.actor, "actor:worker")
+        for role, role_id in topo.role_ids.items():
+            name(role_id, f"role:{role}")
+        for interaction, interaction_id in topo.interaction_ids.items():
+            name(interaction_id, f"ix:{interaction}")
+        self._new_uow(self.flow.first_uow)
+
+    def _new_uow(self, uow_id: uuid.UUID) -> uuid.UUID:
+        self.labels.name(uow_id, f"uow:{self._uows}")
+        self._uows += 1
+        return uow_id
+
+    def new_actor(self, name: str) -> uuid.UUID:
+        actor = self.flow.new_actor(name)
+        self.labels.name(actor, f"actor:{name}")
+        return actor
+
+    def genesis(self, **context: Any) -> uuid.UUID:
+        return self._new_uow(self.flow.genesis(**context))
+
+    def checkout(self, role: str, actor: uuid.UUID | None = None) -> Checkout | None:
+        c = self.engine.runtime.checkout(actor or self.actor, self.flow.roles[role])
+        if c is not None:
+            k = self._leases[c.uow_id] = self._leases.get(c.uow_id, 0) + 1
+            self.labels.name(c.lease_id, f"lease:{self.labels.of(c.uow_id)}#{k}")
+        seen = None
+        if c is not None:  # children share created_at: listed in the order of their random ids
+            kids = sorted(c.children, key=lambda k: self.labels.of(k["uow_id"]))
+            seen = asdict(c) | {"children": kids}
+        self.seen.append((f"checkout {role}", seen))
+        return c
+
+    def take(self, role: str, actor: uuid.UUID | None = None) -> Checkout:
+        c = self.checkout(role, actor)
+        assert c is not None, f"expected work for {role}"
+        return c
+
+    def submit(
+        self,
+        c: Checkout,
+        attributes: dict[str, Any],
+        *,
+        children: list[Any] | None = None,
+        reasoning: str | None = None,
+        actor: uuid.UUID | None = None,
+        with_lease: bool = True,
+    ) -> Any:
+        out = self.submitter.runtime.submit(
+            c.uow_id, actor or self.actor, attributes, reasoning=reasoning,
+            lease_id=c.lease_id if with_lease else None, children=children,
+        )  # fmt: skip
+        parent = self.labels.of(c.uow_id)
+        for i, child in enumerate(out.children):
+            self.labels.name(child, f"{parent}.{i}")
+        if out.learned_memory_id is not None:
+            key = attributes["_learned_rule"]["key"]
+            self.labels.name(out.learned_memory_id, f"memory:learned/{key}")
+        self.seen.append(("submit", asdict(out)))
+        return out
+
+    def fail(self, c: Checkout, code: str, details: Any = None) -> Any:
+        out = self.submitter.runtime.fail(
+            c.uow_id, self.actor, code, details=details, lease_id=c.lease_id
+        )
+        self.seen.append(("fail", asdict(out)))
+        return out
+
+    def heartbeat(self, c: Checkout) -> None:
+        at = self.submitter.runtime.heartbeat(c.uow_id, self.actor, c.lease_id)
+        self.seen.append(("heartbeat", at))
+
+    def refused(self, what: str, call: Callable[[], Any]) -> None:
+        """``call`` raises LeaseLost; its message is kept (it says what became of the lease)."""
+        with pytest.raises(LeaseLost) as lost:
+            call()
+        self.seen.append((f"refused {what}", str(lost.value)))
+
+    def sweep(self, **options: Any) -> dict[str, Any]:
+        run = self.engine.maintenance.zombie_sweep(**options)
+        self.seen.append(("zombie sweep", {"counts": run.counts, "sample": run.sample}))
+        return run.counts
+
+    def remember(
+        self, role: str, key: str, value: Any, actor: uuid.UUID | None = None
+    ) -> uuid.UUID:
+        scope = MemoryScope.GLOBAL if actor is None else MemoryScope.ACTOR
+        row = self.engine.memory.write(
+            self.flow.roles[role], key=key, value=value, scope=scope, actor_id=actor
+        )
+        owner = "" if actor is None else f"/{self.labels.of(actor)}"
+        self.labels.name(row["id"], f"memory:{role}/{key}{owner}")
+        self.seen.append(("memory write", row))
+        return uuid.UUID(str(row["id"]))
+
+    def where(self, uow_id: uuid.UUID) -> tuple[str, str | None]:
+        return self.flow.where(uow_id)

@@ -11,35 +11,36 @@ Engine making the submits (it reads the UOW instead).
 
 Where UOWs would tie on ``entered_at`` in one queue the scenarios avoid it: the order of
 ties is not part of the contract, and the clock moves between the steps that matter.
+
+Two differences the comparison of Python values cannot see are kept as strict xfails at the
+end: SQL NULL against JSON ``null`` in JSON columns, and the order of injected memories on a
+PostgreSQL database whose collation is not C.
 """
 
 from __future__ import annotations
 
 import itertools
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
-from chameleon_workflow.domain.enums import MemoryScope
-from chameleon_workflow.domain.errors import LeaseLost
-from chameleon_workflow.engine.checkout import Checkout
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
-from tests.conftest import FakeClock, empty_database
-from tests.equivalence import Labels, Snapshot, differences, snapshot
-from tests.flows import Flow, fixture_text
+from chameleon_workflow.store import migrate
+from chameleon_workflow.store.database import Database
+from tests.conftest import PG_ADMIN_URL, FakeClock, empty_database
+from tests.equivalence import WORKFLOW, Driver, Snapshot, differences, snapshot
 
 pytestmark = pytest.mark.postgres
 
 START = datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
-WORKFLOW = fixture_text("routing_workflow.yml")
 
 # Values whose JSON round trip could differ between the databases.
 RICH = {
@@ -52,126 +53,6 @@ RICH = {
     "empty": {},
     "nothing": None,
 }
-
-
-class Driver:
-    """One workflow instance driven through the engine, naming what it creates.
-
-    ``engine`` sets up, checks out and sweeps; ``submitter`` submits, fails and heartbeats.
-    Everything the engine returns is kept, in order, in ``seen``.
-    """
-
-    def __init__(self, engine: Engine, submitter: Engine, clock: FakeClock) -> None:
-        self.engine = engine
-        self.submitter = submitter
-        self.clock = clock
-        self.labels = Labels()
-        self.seen: list[tuple[str, Any]] = []
-        self._uows = 0
-        self._leases: dict[uuid.UUID, int] = {}
-
-    def instantiate(self, text: str = WORKFLOW, **context: Any) -> None:
-        self.flow = Flow(self.engine, text, context or {"amount": 10})
-        self.actor = self.flow.actor
-        topo = self.engine.topologies.of_instance(self.flow.instance_id)
-        name = self.labels.name
-        name(self.flow.instance_id, "instance")
-        name(self.actor, "actor:worker")
-        for role, role_id in topo.role_ids.items():
-            name(role_id, f"role:{role}")
-        for interaction, interaction_id in topo.interaction_ids.items():
-            name(interaction_id, f"ix:{interaction}")
-        self._new_uow(self.flow.first_uow)
-
-    def _new_uow(self, uow_id: uuid.UUID) -> uuid.UUID:
-        self.labels.name(uow_id, f"uow:{self._uows}")
-        self._uows += 1
-        return uow_id
-
-    def new_actor(self, name: str) -> uuid.UUID:
-        actor = self.flow.new_actor(name)
-        self.labels.name(actor, f"actor:{name}")
-        return actor
-
-    def genesis(self, **context: Any) -> uuid.UUID:
-        return self._new_uow(self.flow.genesis(**context))
-
-    def checkout(self, role: str, actor: uuid.UUID | None = None) -> Checkout | None:
-        c = self.engine.runtime.checkout(actor or self.actor, self.flow.roles[role])
-        if c is not None:
-            k = self._leases[c.uow_id] = self._leases.get(c.uow_id, 0) + 1
-            self.labels.name(c.lease_id, f"lease:{self.labels.of(c.uow_id)}#{k}")
-        seen = None
-        if c is not None:  # children share created_at: listed in the order of their random ids
-            kids = sorted(c.children, key=lambda k: self.labels.of(k["uow_id"]))
-            seen = asdict(c) | {"children": kids}
-        self.seen.append((f"checkout {role}", seen))
-        return c
-
-    def take(self, role: str, actor: uuid.UUID | None = None) -> Checkout:
-        c = self.checkout(role, actor)
-        assert c is not None, f"expected work for {role}"
-        return c
-
-    def submit(
-        self,
-        c: Checkout,
-        attributes: dict[str, Any],
-        *,
-        children: list[Any] | None = None,
-        reasoning: str | None = None,
-        actor: uuid.UUID | None = None,
-        with_lease: bool = True,
-    ) -> Any:
-        out = self.submitter.runtime.submit(
-            c.uow_id, actor or self.actor, attributes, reasoning=reasoning,
-            lease_id=c.lease_id if with_lease else None, children=children,
-        )  # fmt: skip
-        parent = self.labels.of(c.uow_id)
-        for i, child in enumerate(out.children):
-            self.labels.name(child, f"{parent}.{i}")
-        if out.learned_memory_id is not None:
-            key = attributes["_learned_rule"]["key"]
-            self.labels.name(out.learned_memory_id, f"memory:learned/{key}")
-        self.seen.append(("submit", asdict(out)))
-        return out
-
-    def fail(self, c: Checkout, code: str, details: Any = None) -> Any:
-        out = self.submitter.runtime.fail(
-            c.uow_id, self.actor, code, details=details, lease_id=c.lease_id
-        )
-        self.seen.append(("fail", asdict(out)))
-        return out
-
-    def heartbeat(self, c: Checkout) -> None:
-        at = self.submitter.runtime.heartbeat(c.uow_id, self.actor, c.lease_id)
-        self.seen.append(("heartbeat", at))
-
-    def refused(self, what: str, call: Callable[[], Any]) -> None:
-        """``call`` raises LeaseLost; its message is kept (it says what became of the lease)."""
-        with pytest.raises(LeaseLost) as lost:
-            call()
-        self.seen.append((f"refused {what}", str(lost.value)))
-
-    def sweep(self, **options: Any) -> dict[str, Any]:
-        run = self.engine.maintenance.zombie_sweep(**options)
-        self.seen.append(("zombie sweep", {"counts": run.counts, "sample": run.sample}))
-        return run.counts
-
-    def remember(
-        self, role: str, key: str, value: Any, actor: uuid.UUID | None = None
-    ) -> uuid.UUID:
-        scope = MemoryScope.GLOBAL if actor is None else MemoryScope.ACTOR
-        row = self.engine.memory.write(
-            self.flow.roles[role], key=key, value=value, scope=scope, actor_id=actor
-        )
-        owner = "" if actor is None else f"/{self.labels.of(actor)}"
-        self.labels.name(row["id"], f"memory:{role}/{key}{owner}")
-        self.seen.append(("memory write", row))
-        return uuid.UUID(str(row["id"]))
-
-    def where(self, uow_id: uuid.UUID) -> tuple[str, str | None]:
-        return self.flow.where(uow_id)
 
 
 # --- scenarios --------------------------------------------------------------------------------
@@ -419,6 +300,8 @@ def run(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -
             path = tmp_path / f"run{next(numbers)}.db"
             shutil.copy(sqlite_template, path)
             return f"sqlite:///{path}"
+        if database == "postgresql-icu":
+            return str(request.getfixturevalue("icu_pg_url"))  # used once: already empty
         url: str = request.getfixturevalue("pg_url")
         empty_database(url)
         return url
@@ -511,4 +394,43 @@ def test_json_null_and_sql_null_are_stored_alike(
     lite = run("sqlite", scenario, null_kinds=True)
     pg = run("postgresql", scenario, null_kinds=True)
     mismatches = _mismatches(lite, pg, ("sqlite", "postgresql"))
+    assert not mismatches, "\n".join(mismatches)
+
+
+@pytest.fixture
+def icu_pg_url(pg_url: str) -> Iterator[str]:
+    """A migrated PostgreSQL database whose text collation is ICU's en-US, not C."""
+    name = f"{sa.engine.make_url(pg_url).database}_icu"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    create = f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(create)
+    except sa.exc.DBAPIError as exc:  # PostgreSQL before 15, or built without ICU
+        admin.dispose()
+        pytest.skip(f"no ICU database: {str(exc).splitlines()[0]}")
+    url = sa.engine.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    migrate.upgrade(db)
+    db.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+# A real difference, kept visible: PostgreSQL orders the injected memories (the checkout's
+# ``injected`` list and the parallel ``memory_ids``/``versions`` arrays) by key in the
+# database's collation; SQLite (in Python) by code point. The test databases use C.UTF-8,
+# where the two agree; a database created with an en_US or ICU locale does not.
+@pytest.mark.xfail(
+    strict=True,
+    reason="memory_injections.memory_ids/versions and Checkout.injected follow the "
+    "PostgreSQL collation ('_under', 'alpha', 'Zeta' under en-US; 'Zeta', '_under', "
+    "'alpha' on SQLite)",
+)
+def test_injected_memories_keep_their_order_under_another_collation(run: Run) -> None:
+    lite = run("sqlite", memory_injection)
+    pg = run("postgresql-icu", memory_injection)
+    mismatches = _mismatches(lite, pg, ("sqlite", "postgresql en-US"))
     assert not mismatches, "\n".join(mismatches)
