@@ -216,14 +216,13 @@ class Driver:
     def instantiate(self, text: str = WORKFLOW, **context: Any) -> None:
         self.flow = Flow(self.engine, text, context or {"amount": 10})
         self.actor = self.flow.actor
-        topo = self.engine.topologies.of_instance(self.flow.instance_id)
         name = self.labels.name
         name(self.flow.instance_id, "instance")
         name(self.actor, "actor:worker")
-        for role, role_id in topo.role_ids.items():
+        for role, role_id in self.flow.roles.items():
             name(role_id, f"role:{role}")
-        for interaction, interaction_id in topo.interaction_ids.items():
-            name(interaction_id, f"ix:{interaction}")
+        for entry in self.engine.instances.describe(self.flow.instance_id)["interactions"]:
+            name(entry["interaction"].id, f"ix:{entry['interaction'].name}")
         self._new_uow(self.flow.first_uow)
 
     def _new_uow(self, uow_id: uuid.UUID) -> uuid.UUID:
@@ -299,6 +298,11 @@ class Driver:
     def sweep(self, **options: Any) -> dict[str, Any]:
         run = self.engine.maintenance.zombie_sweep(**options)
         self.seen.append(("zombie sweep", {"counts": run.counts, "sample": run.sample}))
+        return run.counts
+
+    def stale_sweep(self, **options: Any) -> dict[str, Any]:
+        run = self.engine.maintenance.stale_token_sweep(**options)
+        self.seen.append(("stale token sweep", {"counts": run.counts, "sample": run.sample}))
         return run.counts
 
     def remember(

@@ -227,6 +227,41 @@ def zombie_reclaim(d: Driver) -> None:
     assert d.submit(timer, {"escalated": True}).interaction == "Errors"
 
 
+def _limited() -> str:
+    """routing_workflow.yml with stale-token limits: 120 s on Inbox, 300 s elsewhere."""
+    data = yaml.safe_load(WORKFLOW)
+    data["workflow"]["stale_token_limit_seconds"] = 300
+    for interaction in data["workflow"]["interactions"]:
+        if interaction["name"] == "Inbox":
+            interaction["stale_token_limit_seconds"] = 120
+    return yaml.safe_dump(data)
+
+
+def stale_tokens(d: Driver) -> None:
+    """Work waiting past its interaction's limit goes to Chronos; a child's parent is told."""
+    d.instantiate(_limited())
+    d.clock.advance(100)
+    fresh = d.genesis(amount=5)
+    d.clock.advance(21)
+    d.stale_sweep(dry_run=True)
+    assert d.stale_sweep()["moved"] == 1
+    assert (d.where(d.flow.first_uow), d.where(fresh)) == (
+        ("FAILED", "Timeouts"),
+        ("PENDING", "Inbox"),
+    )
+    base = d.take("Triage")
+    out = d.submit(base, {"amount": 5}, children=[{"amount": 5}, {"amount": 5000}])
+    d.clock.advance(100)
+    d.submit(d.take("Big"), {"amount": 5001})
+    d.clock.advance(201)
+    assert d.stale_sweep(batch_size=1)["moved"] == 1  # the child left waiting in SmallQ
+    assert [d.where(k) for k in out.children] == [("FAILED", "Timeouts"), ("PENDING", "Done")]
+    d.clock.advance(1)
+    timer = d.take("Timer")
+    assert timer.uow_id == d.flow.first_uow and timer.failure is not None
+    assert d.submit(timer, {"escalated": True}).interaction == "Errors"
+
+
 def memory_injection(d: Driver) -> None:
     """Global and personal memories are injected at checkout and the injection recorded."""
     d.instantiate()
@@ -272,6 +307,7 @@ SCENARIOS: dict[str, Callable[[Driver], None]] = {
         lost_lease,
         decomposition,
         zombie_reclaim,
+        stale_tokens,
         memory_injection,
     )
 }
