@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 WORKFLOW = fixture_text("routing_workflow.yml")
 
+U = table(Uow)
 TABLES = {
     t.name: t
     for t in map(table, (Uow, UowAttribute, InteractionLog, MemoryInjection, LeaseOutcome, Memory))
@@ -239,16 +240,31 @@ class Driver:
         return self._new_uow(self.flow.genesis(**context))
 
     def checkout(self, role: str, actor: uuid.UUID | None = None) -> Checkout | None:
+        self._check_no_ties()
         c = self.engine.runtime.checkout(actor or self.actor, self.flow.roles[role])
+        seen = None
         if c is not None:
             k = self._leases[c.uow_id] = self._leases.get(c.uow_id, 0) + 1
             self.labels.name(c.lease_id, f"lease:{self.labels.of(c.uow_id)}#{k}")
-        seen = None
-        if c is not None:  # children share created_at: listed in the order of their random ids
+            # Children share created_at: the engine lists them in the order of their ids.
             kids = sorted(c.children, key=lambda k: self.labels.of(k["uow_id"]))
             seen = asdict(c) | {"children": kids}
         self.seen.append((f"checkout {role}", seen))
         return c
+
+    def _check_no_ties(self) -> None:
+        """Fail if two waiting UOWs of one queue entered it at the same instant: which one a
+        checkout takes is then up to the database, and the scenario is not deterministic."""
+        waiting = U.c.status.in_(("PENDING", "FAILED"))
+        ties = (
+            sa.select(U.c.current_interaction_id, U.c.status, U.c.entered_at)
+            .where(waiting)
+            .group_by(U.c.current_interaction_id, U.c.status, U.c.entered_at)
+            .having(sa.func.count() > 1)
+        )
+        with self.engine.db.engine.connect() as conn:
+            tied = conn.execute(ties).all()
+        assert not tied, f"the scenario leaves UOWs tied on entered_at: {tied}"
 
     def take(self, role: str, actor: uuid.UUID | None = None) -> Checkout:
         c = self.checkout(role, actor)

@@ -9,8 +9,9 @@ one-statement paths for ungated checkouts and plain submits, and a submit by the
 that made the checkout uses its lease cache: each scenario also runs there with a second
 Engine making the submits (it reads the UOW instead).
 
-Where UOWs would tie on ``entered_at`` in one queue the scenarios avoid it: the order of
-ties is not part of the contract, and the clock moves between the steps that matter.
+No two waiting UOWs of one queue may share ``entered_at`` (the driver checks before each
+checkout): which of them a checkout takes is up to the database, not part of the contract,
+so the clock moves between the steps that create work.
 
 Two differences the comparison of Python values cannot see are kept as strict xfails at the
 end: SQL NULL against JSON ``null`` in JSON columns, and the order of injected memories on a
@@ -202,7 +203,10 @@ def _governed() -> str:
 def zombie_reclaim(d: Driver) -> None:
     """Leases without heartbeats are reclaimed by each role's timeout and policy."""
     d.instantiate(_governed())
-    to_small, stays = d.genesis(amount=5), d.genesis(amount=7)
+    d.clock.advance(1)
+    to_small = d.genesis(amount=5)
+    d.clock.advance(1)
+    stays = d.genesis(amount=7)
     for amount in (5000, 5):
         d.clock.advance(1)
         d.submit(d.take("Triage"), {"amount": amount})
@@ -287,8 +291,9 @@ def memory_injection(d: Driver) -> None:
     d.remember("Triage", "tone", "very formal")  # version 2 of the global
     d.remember("Small", "alpha", 21, actor=d.actor)
     d.genesis(amount=3)
+    d.clock.advance(1)
     d.genesis(amount=4)
-    d.clock.advance(20)  # within the minute: last_accessed_at is not rewritten
+    d.clock.advance(19)  # within the minute: last_accessed_at is not rewritten
     d.submit(d.take("Triage"), {"amount": 3})
     d.clock.advance(60)
     d.submit(d.take("Triage"), {"amount": 4})
