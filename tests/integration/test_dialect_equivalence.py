@@ -13,9 +13,9 @@ No two waiting UOWs of one queue may share ``entered_at`` (the driver checks bef
 checkout): which of them a checkout takes is up to the database, not part of the contract,
 so the clock moves between the steps that create work.
 
-Two differences the comparison of Python values cannot see are kept as strict xfails at the
-end: SQL NULL against JSON ``null`` in JSON columns, and the order of injected memories on a
-PostgreSQL database whose collation is not C.
+Two differences the comparison of Python values cannot see are checked at the end: SQL NULL
+against JSON ``null`` in JSON columns, and the order of injected memories on a PostgreSQL
+database whose collation is not C (both were real differences, fixed in the store).
 """
 
 from __future__ import annotations
@@ -416,18 +416,9 @@ def test_the_comparison_reports_each_differing_field(run: Run) -> None:
     assert "interaction_log[" in lines[1] and ": only on a: " in lines[1]
 
 
-# A real difference, kept visible: where a JSON column's value is None, PostgreSQL holds SQL
-# NULL (written by the raw statements: ``CAST(:failure AS jsonb)``, ``jsonb_to_recordset``)
-# and SQLite holds the JSON text 'null' (SQLAlchemy's JSON type). Both read back as None, so
-# the engine and the API see no difference; a query with ``IS NULL`` does.
-NULL_KINDS_DIFFER = pytest.mark.xfail(
-    strict=True,
-    reason="uows.failure, interaction_log.details and uow_attributes.value: a None is SQL "
-    "NULL on PostgreSQL, JSON 'null' on SQLite",
-)
-
-
-@NULL_KINDS_DIFFER
+# Where a JSON column's value is None, both databases hold SQL NULL (the JSON types are
+# declared ``none_as_null``); the JSON text 'null' would read back as None too, so only a
+# query with ``IS NULL`` could tell them apart. This compares the kinds of null directly.
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_json_null_and_sql_null_are_stored_alike(
     run: Run, scenario: Callable[[Driver], None]
@@ -460,16 +451,10 @@ def icu_pg_url(pg_url: str) -> Iterator[str]:
     admin.dispose()
 
 
-# A real difference, kept visible: PostgreSQL orders the injected memories (the checkout's
-# ``injected`` list and the parallel ``memory_ids``/``versions`` arrays) by key in the
-# database's collation; SQLite (in Python) by code point. The test databases use C.UTF-8,
-# where the two agree; a database created with an en_US or ICU locale does not.
-@pytest.mark.xfail(
-    strict=True,
-    reason="memory_injections.memory_ids/versions and Checkout.injected follow the "
-    "PostgreSQL collation ('_under', 'alpha', 'Zeta' under en-US; 'Zeta', '_under', "
-    "'alpha' on SQLite)",
-)
+# The injected memories (the checkout's ``injected`` list and the parallel ``memory_ids`` /
+# ``versions`` arrays) are listed by key in code point order on both databases, whatever
+# PostgreSQL's collation: here a database created with ICU's en-US, under which a plain
+# ``ORDER BY key`` would give '_under', 'alpha', 'Zeta'.
 def test_injected_memories_keep_their_order_under_another_collation(run: Run) -> None:
     lite = run("sqlite", memory_injection)
     pg = run("postgresql-icu", memory_injection)
