@@ -8,12 +8,13 @@ Whichever statement changed a row decides who leads.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Connection, Row, Table, delete, or_, select, update
+from sqlalchemy import Connection, Table, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from .records import LeaderLeaseRecord
 from .tables import LeaderLease
 
 LL = cast(Table, LeaderLease.__table__)
@@ -43,5 +44,5 @@ def release(conn: Connection, job: str, holder: str) -> bool:
     return result.rowcount == 1
 
 
-def current(conn: Connection) -> list[Row[Any]]:
-    return list(conn.execute(select(LL).order_by(LL.c.job)))
+def current(conn: Connection) -> list[LeaderLeaseRecord]:
+    return [LeaderLeaseRecord.from_row(r) for r in conn.execute(select(LL).order_by(LL.c.job))]
