@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
 from ..engine import instances, memory
 from ..store import records
@@ -28,7 +28,13 @@ Time = Annotated[
 ]
 
 
-class Actor(BaseModel):
+class View(BaseModel):
+    """A response body: exactly the fields it declares (``additionalProperties: false``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Actor(View):
     id: uuid.UUID
     name: str
     actor_type: str
@@ -39,7 +45,7 @@ class Actor(BaseModel):
         return cls(id=a.id, name=a.name, actor_type=a.actor_type, created_at=a.created_at)
 
 
-class ActorDetail(BaseModel):
+class ActorDetail(View):
     """An actor and the roles it is assigned to."""
 
     id: uuid.UUID
@@ -57,12 +63,12 @@ class ActorDetail(BaseModel):
         )  # fmt: skip
 
 
-class UowChild(BaseModel):
+class UowChild(View):
     id: uuid.UUID
     status: str
 
 
-class Uow(BaseModel):
+class Uow(View):
     """Where a UOW is and who holds it, its latest attributes and its children."""
 
     id: uuid.UUID
@@ -117,7 +123,7 @@ class Uow(BaseModel):
         )
 
 
-class AttributeVersion(BaseModel):
+class AttributeVersion(View):
     key: str
     version: int
     value: Any
@@ -133,7 +139,7 @@ class AttributeVersion(BaseModel):
         )  # fmt: skip
 
 
-class Transition(BaseModel):
+class Transition(View):
     """One interaction-log row."""
 
     id: int
@@ -159,7 +165,7 @@ class Transition(BaseModel):
         )  # fmt: skip
 
 
-class UowHistory(BaseModel):
+class UowHistory(View):
     """Every attribute version and every transition of a UOW, oldest first."""
 
     uow_id: uuid.UUID
@@ -175,7 +181,7 @@ class UowHistory(BaseModel):
         )
 
 
-class Memory(BaseModel):
+class Memory(View):
     """A role memory at its current version."""
 
     # This order (instance and role before id) is the one the API has always answered with.
@@ -220,7 +226,7 @@ class Memory(BaseModel):
         )
 
 
-class Influence(BaseModel):
+class Influence(View):
     """One checkout a memory was injected into, and the version it was given."""
 
     uow_id: uuid.UUID
@@ -237,12 +243,12 @@ class Influence(BaseModel):
         )  # fmt: skip
 
 
-class InjectedMemory(BaseModel):
+class InjectedMemory(View):
     memory_id: uuid.UUID
     version: int
 
 
-class Injection(BaseModel):
+class Injection(View):
     """The memories injected into one checkout of a UOW."""
 
     uow_id: uuid.UUID

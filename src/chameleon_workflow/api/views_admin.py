@@ -9,14 +9,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import BaseModel
-
 from ..engine import maintenance
 from ..store import records
-from .views import Time
+from .views import Time, View
 
 
-class Zombie(BaseModel):
+class Zombie(View):
     """An ACTIVE UOW a zombie sweep would reclaim now, with the timeout and policy it meets."""
 
     id: uuid.UUID
@@ -42,7 +40,7 @@ class Zombie(BaseModel):
         )  # fmt: skip
 
 
-class ZombieListing(BaseModel):
+class ZombieListing(View):
     timeout_seconds: int
     count: int
     zombies: list[Zombie]
@@ -56,7 +54,7 @@ class ZombieListing(BaseModel):
         )
 
 
-class MaintenanceRun(BaseModel):
+class MaintenanceRun(View):
     """One recorded run of a background service; ``finished_at`` is null while it runs."""
 
     id: int
@@ -77,14 +75,14 @@ class MaintenanceRun(BaseModel):
         )  # fmt: skip
 
 
-class JobLeader(BaseModel):
+class JobLeader(View):
     job: str
     holder: str
     expires_at: Time
     active: bool
 
 
-class Scheduler(BaseModel):
+class Scheduler(View):
     """Which replica leads each scheduled job and until when, as seen from ``replica``."""
 
     replica: str
@@ -103,7 +101,7 @@ class Scheduler(BaseModel):
         )
 
 
-class ToxicEvent(BaseModel):
+class ToxicEvent(View):
     """One audited change of a memory's toxic mark."""
 
     id: int

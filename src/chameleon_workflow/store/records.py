@@ -9,12 +9,11 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import datetime
-from typing import Any, Self, Unpack
+from typing import Any, Self
 
 from sqlalchemy import Row
 
-
-AnyRow = Row[Unpack[tuple[Any, ...]]]
+AnyRow = Row[*tuple[Any, ...]]
 
 
 class Record:
