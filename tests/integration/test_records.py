@@ -14,8 +14,8 @@ from chameleon_workflow.store import memory, uows
 from chameleon_workflow.store.records import (
     ActorRecord,
     InjectionRecord,
-    LogEntry,
     MemoryEntry,
+    TransitionRecord,
     UowRecord,
 )
 from chameleon_workflow.store.tables import Actor, InteractionLog, Memory, Uow, table
@@ -55,7 +55,7 @@ def test_a_record_ignores_a_column_it_does_not_name(flow: Flow) -> None:
         pairs = [
             (UowRecord.from_row(uow_row), uows.record(conn, c.uow_id)),
             (MemoryEntry.from_row(memory_row), memory.get(conn, m.id)),
-            ([LogEntry.from_row(r) for r in log_rows], uows.log_history(conn, c.uow_id)),
+            ([TransitionRecord.from_row(r) for r in log_rows], uows.log_history(conn, c.uow_id)),
             (ActorRecord.from_row(actor_row), flow.engine.instances.actor(flow.actor).actor),
         ]
     assert uow_row.column_added_later == "surprise"

@@ -156,7 +156,7 @@ class Transition(View):
     details: dict[str, Any] | None
 
     @classmethod
-    def of(cls, e: records.LogEntry) -> Self:
+    def of(cls, e: records.TransitionRecord) -> Self:
         return cls(
             id=e.id, uow_id=e.uow_id, instance_id=e.instance_id, actor_id=e.actor_id,
             role_id=e.role_id, event=e.event, from_interaction_id=e.from_interaction_id,

@@ -17,7 +17,7 @@ from ..store import actors, uows
 from ..store import instances as store
 from ..store.database import Database
 from ..store.instances import InstanceRow, RoleRow
-from ..store.records import ActorRecord, AttributeVersion, LogEntry, UowRecord
+from ..store.records import ActorRecord, AttributeVersion, TransitionRecord, UowRecord
 from ..store.uow_list import UowFilter
 from .clock import Clock, utcnow
 from .records import attribute_rows, check_attributes, log_row, metadata
@@ -61,7 +61,7 @@ class UowHistory:
 
     uow_id: uuid.UUID
     attributes: list[AttributeVersion]
-    transitions: list[LogEntry]
+    transitions: list[TransitionRecord]
 
 
 class InstanceService:

@@ -71,8 +71,8 @@ class AttributeVersion(Record):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class LogEntry(Record):
-    """One row of the interaction log, as read back."""
+class TransitionRecord(Record):
+    """One row of the interaction log as read back: a transition of a UOW."""
 
     id: int
     uow_id: uuid.UUID | None

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from ..domain.enums import UowStatus
-from .records import AttributeVersion, LogEntry, UowRecord
+from .records import AttributeVersion, TransitionRecord, UowRecord
 from .tables import InteractionLog, Uow, UowAttribute, table
 
 U = table(Uow)
@@ -77,10 +77,10 @@ def attribute_history(conn: Connection, uow_id: uuid.UUID) -> list[AttributeVers
     return [AttributeVersion.from_row(r) for r in rows]
 
 
-def log_history(conn: Connection, uow_id: uuid.UUID) -> list[LogEntry]:
+def log_history(conn: Connection, uow_id: uuid.UUID) -> list[TransitionRecord]:
     """The UOW's interaction-log rows, in the order they were written."""
     rows = conn.execute(select(L).where(L.c.uow_id == uow_id).order_by(L.c.id))
-    return [LogEntry.from_row(r) for r in rows]
+    return [TransitionRecord.from_row(r) for r in rows]
 
 
 def get(conn: Connection, uow_id: uuid.UUID, *, for_update: bool = False) -> Row[Any] | None:
