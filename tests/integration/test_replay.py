@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from chameleon_workflow.domain.errors import LeaseLost
 from chameleon_workflow.engine.checkout import Checkout
 from chameleon_workflow.engine.core import Engine
-from chameleon_workflow.engine.lease_cache import HeldUow, LeaseCache, Leased
+from chameleon_workflow.engine.lease_cache import LeaseCache, Leased
 from chameleon_workflow.store.tables import InteractionLog, LeaseOutcome, UowAttribute
+from chameleon_workflow.store.work import UowState
 from tests.conftest import FakeClock
 from tests.flows import Flow, fixture_text
 
@@ -217,7 +218,7 @@ def test_many_leases_some_landed_some_reclaimed(flow: Flow, clock: FakeClock) ->
 
 
 def _entry(holder: uuid.UUID, lease: uuid.UUID) -> Leased:
-    uow = HeldUow(
+    uow = UowState(
         id=uuid.UUID(int=1),
         instance_id=uuid.UUID(int=2),
         parent_id=None,

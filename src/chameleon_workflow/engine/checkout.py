@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ..domain.enums import RoleType, UowStatus
 from ..domain.errors import NotAssigned, UnknownActor
 from ..domain.failures import FailureRecord
 from ..domain.guardians import evaluate_gate
-from ..store import actors, claims, memory, uows
-from .lease_cache import HeldUow, LeaseCache, Leased
+from ..store import actors, memory, uows
+from ..store.work import Claimed, ClaimRequest, UowState
 from .records import log_row, metadata
 from .topology import Topology
 
@@ -45,50 +45,23 @@ class Checkout:
     children: list[dict[str, Any]] = field(default_factory=list)
 
 
-def claim_in_one_statement(
-    conn: Connection,
+def claim_request(
     topo: Topology,
     actor_id: uuid.UUID,
     role_id: uuid.UUID,
     role_type: RoleType,
     now: datetime,
-    leases: LeaseCache | None = None,
-) -> Checkout | None:
-    """PostgreSQL: lease, log, read and inject memory in one statement (autocommit)."""
-    lease_id = uuid.uuid4()
-    claimed = claims.claim_pg(
-        conn,
+) -> ClaimRequest:
+    """What a checkout by ``actor_id`` for ``role_id`` asks the store for, with a new lease."""
+    return ClaimRequest(
         actor_id=actor_id,
         role_id=role_id,
-        interaction_ids=topo.inbound_interaction_ids(role_id),
+        interaction_ids=tuple(topo.inbound_interaction_ids(role_id)),
         statuses=STATUSES_FOR[role_type],
         cerberus=role_type is RoleType.OMEGA,
-        lease_id=lease_id,
+        lease_id=uuid.uuid4(),
         now=now,
         touch_before=now - memory.TOUCH_GRANULARITY,
-    )
-    if claimed is None:
-        check_assignment(conn, actor_id, role_id)
-        return None
-    row = claimed.row
-    if leases is not None:
-        held = HeldUow(
-            id=row.id,
-            instance_id=row.instance_id,
-            parent_id=row.parent_id,
-            status=UowStatus.ACTIVE.value,
-            current_interaction_id=row.current_interaction_id,
-            current_role_id=role_id,
-            lease_id=lease_id,
-            lease_holder_id=actor_id,
-            child_count=row.child_count,
-            finished_child_count=row.finished_child_count,
-            failure=row.failure,
-        )
-        leases.put(Leased(held, claimed.latest))
-    memory_part = (claimed.context, claimed.injected)
-    return build_checkout(
-        conn, topo, row, claimed.attributes, lease_id, actor_id, role_id, now, memory_part
     )
 
 
@@ -111,7 +84,7 @@ def find_work(
     role_type: RoleType,
     now: datetime,
     actor_id: uuid.UUID | None = None,
-) -> Row[Any] | None:
+) -> UowState | None:
     """The next UOW every gate passes; UOWs a gate rejects go to Ate on the way (the
     rejection names ``actor_id``, whose checkout found it)."""
     inbound = topo.inbound_interaction_ids(role_id)
@@ -127,7 +100,7 @@ def find_work(
             cerberus=role_type is RoleType.OMEGA,
             skip=rejected,
         )
-        if row is None or not gated:
+        if row is None or not gated or row.current_interaction_id is None:
             return row
         gates = topo.gates(role_id, row.current_interaction_id)
         if not gates:
@@ -158,7 +131,7 @@ def find_work(
 def _reject(
     conn: Connection,
     topo: Topology,
-    row: Row[Any],
+    row: UowState,
     role_id: uuid.UUID,
     record: FailureRecord,
     now: datetime,
@@ -192,74 +165,29 @@ def _reject(
         uows.refresh_finished_children(conn, [row.parent_id])
 
 
-def build_checkout(
-    conn: Connection,
-    topo: Topology,
-    row: Row[Any],
-    attributes: dict[str, Any],
-    lease_id: uuid.UUID,
-    actor_id: uuid.UUID,
-    role_id: uuid.UUID,
-    now: datetime,
-    injected_memory: tuple[dict[str, Any], list[dict[str, Any]]] | None = None,
-) -> Checkout:
-    """Inject memory (unless done) and build the response for a UOW just leased.
-
-    ``row`` is the UOW as it was before the lease.
-    """
-    role_type = topo.role_type(role_id)
-    context, injected = injected_memory or _inject_memory(conn, row.id, actor_id, role_id, now)
+def build_checkout(conn: Connection, topo: Topology, claimed: Claimed) -> Checkout:
+    """The checkout's answer for a UOW just leased (with its children's latest attributes
+    when OMEGA checks out a base UOW)."""
+    uow = claimed.uow
+    assert uow.current_role_id is not None and uow.lease_id is not None
+    role_type = topo.role_type(uow.current_role_id)
     children = []
-    if role_type is RoleType.OMEGA and row.child_count:
+    if role_type is RoleType.OMEGA and uow.child_count:
         children = [
             {"uow_id": kid, "status": status, "attributes": attributes}
-            for kid, status, attributes in uows.children_with_attributes(conn, row.id)
+            for kid, status, attributes in uows.children_with_attributes(conn, uow.id)
         ]
     return Checkout(
-        uow_id=row.id,
-        lease_id=lease_id,
-        instance_id=row.instance_id,
-        role=topo.role(role_id).name,
-        interaction=topo.interaction_name(row.current_interaction_id),
-        previous_status=row.status,
-        attributes=attributes,
-        context=context,
-        injected=injected,
-        parent_id=row.parent_id,
-        failure=row.failure if role_type in (RoleType.EPSILON, RoleType.TAU) else None,
+        uow_id=uow.id,
+        lease_id=uow.lease_id,
+        instance_id=uow.instance_id,
+        role=topo.role(uow.current_role_id).name,
+        interaction=topo.interaction_name(uow.current_interaction_id),
+        previous_status=claimed.previous_status,
+        attributes=claimed.attributes,
+        context=claimed.context,
+        injected=claimed.injected,
+        parent_id=uow.parent_id,
+        failure=uow.failure if role_type in (RoleType.EPSILON, RoleType.TAU) else None,
         children=children,
     )
-
-
-def latest_values(conn: Connection, uow_id: uuid.UUID) -> dict[str, Any]:
-    return {k: v for k, (_, v) in uows.latest_attributes(conn, uow_id).items()}
-
-
-def _inject_memory(
-    conn: Connection, uow_id: uuid.UUID, actor_id: uuid.UUID, role_id: uuid.UUID, now: datetime
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Global blueprint first, personal playbook overriding key by key; toxic excluded."""
-    if conn.dialect.name == "postgresql":
-        return claims.inject_memory_pg(
-            conn,
-            uow_id=uow_id,
-            actor_id=actor_id,
-            role_id=role_id,
-            now=now,
-            touch_before=now - memory.TOUCH_GRANULARITY,
-        )
-    rows = memory.for_injection(conn, role_id, actor_id)
-    if not rows:
-        return {}, []
-    effective: dict[str, Any] = {}
-    for r in rows:  # globals come first, so a personal entry replaces its global twin
-        effective[r.key] = r
-    context = {key: r.value for key, r in sorted(effective.items())}
-    injected = [
-        {"memory_id": str(r.id), "version": r.version} for _, r in sorted(effective.items())
-    ]
-    memory.touch(conn, role_id, actor_id, now)
-    memory.record_injection(
-        conn, uow_id=uow_id, actor_id=actor_id, role_id=role_id, entries=injected, now=now
-    )
-    return context, injected

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ..domain.enums import RoleType, UowStatus
 from ..domain.failures import FailureRecord
 from ..store import memory, uows
+from ..store.work import UowState
 from .records import log_row
 from .topology import Topology
 
@@ -40,7 +41,7 @@ class FailureOutcome:
 def apply_failure(
     conn: Connection,
     topo: Topology,
-    row: Row[Any],
+    row: UowState,
     actor_id: uuid.UUID,
     error_code: str,
     details: Any,
@@ -48,6 +49,7 @@ def apply_failure(
 ) -> FailureOutcome:
     """Apply a failure report by the lease holder of ``row`` (already locked and checked)."""
     role_id = row.current_role_id
+    assert role_id is not None
     role_type = topo.role_type(role_id)
     failure = FailureRecord.explicit(
         error_code, details, at=now, actor_id=actor_id, role=topo.role(role_id).name

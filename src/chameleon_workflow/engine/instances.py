@@ -20,7 +20,7 @@ from ..store.instances import InstanceRow, RoleRow
 from ..store.records import ActorRecord, AttributeVersion, TransitionRecord, UowRecord
 from ..store.uow_list import UowFilter
 from .clock import Clock, utcnow
-from .records import attribute_rows, check_attributes, log_row, metadata
+from .records import attribute_rows, check_attributes, log_row, metadata, new_uow
 from .templates import TemplateService
 from .topology import Topology, TopologyCache
 from .uow_listing import DEFAULT_LIMIT, UowListing, UowPage
@@ -131,7 +131,7 @@ class InstanceService:
             "child_count": 0,
             "finished_child_count": 0,
         }
-        decision = choose_route(topo.defn, alpha.name, context, metadata(row), now)
+        decision = choose_route(topo.defn, alpha.name, context, metadata(new_uow(row)), now)
         target: uuid.UUID | None
         failure: dict[str, Any] | None = None
         if decision.component is not None:
@@ -160,7 +160,7 @@ class InstanceService:
             conn,
             [
                 log_row(
-                    row,
+                    new_uow(row),
                     "genesis",
                     now,
                     role_id=alpha.id,

@@ -11,34 +11,15 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class HeldUow:
-    """The UOW as it stands while leased (the fields a submit reads)."""
-
-    id: uuid.UUID
-    instance_id: uuid.UUID
-    parent_id: uuid.UUID | None
-    status: str
-    current_interaction_id: uuid.UUID | None
-    current_role_id: uuid.UUID
-    lease_id: uuid.UUID
-    lease_holder_id: uuid.UUID
-    child_count: int
-    finished_child_count: int
-    failure: dict[str, Any] | None
-
-    @property
-    def _mapping(self) -> dict[str, Any]:
-        return asdict(self)
+from ..store.work import UowState
 
 
 @dataclass(frozen=True)
 class Leased:
-    uow: HeldUow
+    uow: UowState
     latest: dict[str, tuple[int, Any]]
 
 

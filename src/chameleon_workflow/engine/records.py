@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 
 from ..domain.errors import InvalidInput
+from ..store.work import LogEntry, UowState
 
 MAX_KEY_LENGTH = 200
 
@@ -22,7 +23,7 @@ _UNSET = _Unset()
 
 
 def log_row(
-    uow: Any,
+    uow: UowState,
     event: str,
     now: datetime,
     *,
@@ -33,26 +34,25 @@ def log_row(
     from_interaction_id: uuid.UUID | None | _Unset = _UNSET,
     from_status: str | None | _Unset = _UNSET,
     details: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> LogEntry:
     """An interaction-log row for ``uow`` moving from where it is (unless told) to ``to_*``."""
-    m: Mapping[str, Any] = getattr(uow, "_mapping", uow)
     if isinstance(from_interaction_id, _Unset):
-        from_interaction_id = m.get("current_interaction_id")
+        from_interaction_id = uow.current_interaction_id
     if isinstance(from_status, _Unset):
-        from_status = m.get("status")
-    return {
-        "uow_id": m["id"],
-        "instance_id": m["instance_id"],
-        "actor_id": actor_id,
-        "role_id": role_id,
-        "event": event,
-        "from_interaction_id": from_interaction_id,
-        "to_interaction_id": to_interaction_id,
-        "from_status": from_status,
-        "to_status": to_status,
-        "at": now,
-        "details": dict(details) if details else None,
-    }
+        from_status = uow.status
+    return LogEntry(
+        uow_id=uow.id,
+        instance_id=uow.instance_id,
+        actor_id=actor_id,
+        role_id=role_id,
+        event=event,
+        from_interaction_id=from_interaction_id,
+        to_interaction_id=to_interaction_id,
+        from_status=from_status,
+        to_status=to_status,
+        at=now,
+        details=dict(details) if details else None,
+    )
 
 
 def check_attributes(attrs: Any, what: str) -> dict[str, Any]:
@@ -97,15 +97,31 @@ def attribute_rows(
     return rows
 
 
-def metadata(uow: Any) -> dict[str, Any]:
+def new_uow(values: Mapping[str, Any]) -> UowState:
+    """The state of a UOW about to be inserted from ``values`` (its row, as far as given)."""
+    return UowState(
+        id=values["id"],
+        instance_id=values["instance_id"],
+        parent_id=values.get("parent_id"),
+        status=values["status"],
+        current_interaction_id=values.get("current_interaction_id"),
+        current_role_id=values.get("current_role_id"),
+        lease_id=None,
+        lease_holder_id=None,
+        child_count=values.get("child_count", 0),
+        finished_child_count=values.get("finished_child_count", 0),
+        failure=values.get("failure"),
+    )
+
+
+def metadata(uow: UowState) -> dict[str, Any]:
     """Reserved metadata names of the condition language for a UOW."""
-    m: Mapping[str, Any] = getattr(uow, "_mapping", uow)
     return {
-        "uow_id": str(m["id"]),
-        "status": m["status"],
-        "parent_id": str(m["parent_id"]) if m.get("parent_id") else None,
-        "child_count": m.get("child_count", 0),
-        "finished_child_count": m.get("finished_child_count", 0),
+        "uow_id": str(uow.id),
+        "status": uow.status,
+        "parent_id": str(uow.parent_id) if uow.parent_id else None,
+        "child_count": uow.child_count,
+        "finished_child_count": uow.finished_child_count,
     }
 
 

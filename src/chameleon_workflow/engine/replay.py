@@ -6,7 +6,9 @@ same lease and the same body and gets the recorded outcome back (``replayed``); 
 request on a used lease is a conflict. A lease that was never used and is gone stays a
 conflict, whose message says what became of it when the log knows.
 
-These reads run only once a request has found its lease gone, never on the happy path.
+The store reads a lease's story only when a request finds its lease gone (in the same
+statement as the read or fenced write that found it, on PostgreSQL), never on the happy
+path; resolving it here reads nothing more.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
-from ..domain.errors import LeaseLost
+from ..domain.enums import UowStatus
+from ..domain.errors import LeaseLost, UnknownUow
 from ..store import outcomes
-from ..store.outcomes import Recorded
+from ..store.work import LeaseEvent, LostLease, Recorded, UowState, latest_lease, lease_of
 from .records import outcome_json
 
 SUBMIT = "submit"
@@ -44,23 +47,34 @@ def request_hash(operation: str, request: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
+def recorded(
+    operation: str,
+    uow: UowState,
+    actor_id: uuid.UUID,
+    digest: str,
+    outcome: Any,
+    now: datetime,
+) -> Recorded:
+    """The record of ``outcome`` under the lease ``uow`` is held by."""
+    assert uow.lease_id is not None
+    return Recorded(uow.lease_id, uow.id, actor_id, operation, digest, outcome_json(outcome), now)
+
+
 def record(
     conn: Connection,
     operation: str,
-    row: Row[Any],
+    uow: UowState,
     actor_id: uuid.UUID,
     digest: str,
     outcome: Any,
     now: datetime,
 ) -> None:
-    """Record ``outcome`` under the lease ``row`` holds, in the transaction that used it."""
-    used = Recorded(row.lease_id, row.id, actor_id, operation, digest, outcome_json(outcome), now)
-    outcomes.record(conn, used)
+    """Record ``outcome`` under the lease ``uow`` holds, in the transaction that used it."""
+    outcomes.record(conn, recorded(operation, uow, actor_id, digest, outcome, now))
 
 
 def resolve_lost(
-    conn: Connection,
-    lost: LeaseLost,
+    lost: LostLease,
     operation: str,
     *,
     uow_id: uuid.UUID,
@@ -68,16 +82,19 @@ def resolve_lost(
     lease_id: uuid.UUID | None,
     digest: str,
 ) -> dict[str, Any]:
-    """The recorded outcome of this very request on this lease; else raise a LeaseLost.
+    """The recorded outcome of this very request on this lease; else raise why not.
 
-    Without ``lease_id`` the lease is the actor's latest checkout of the UOW.
+    ``lost`` is what the store read with the UOW (no further reads). Without ``lease_id``
+    the lease is the actor's latest checkout of the UOW.
     """
-    events = outcomes.lease_events(conn, uow_id) if lease_id is None else None
-    lease = lease_id or _latest_lease(events or [], actor_id)
+    if not lost.exists:
+        raise lost_error(lost, uow_id, actor_id)
+    plain = _not_held(lost, uow_id, actor_id)
+    lease = lease_id or latest_lease(lost.events, actor_id)
     if lease is None:
-        raise lost
-    used = outcomes.get(conn, lease)
-    if used is not None:
+        raise plain
+    used = lost.recorded
+    if used is not None and used.lease_id == lease:
         if used.operation == operation and used.request_hash == digest:
             return used.outcome
         raise LeaseLost(
@@ -88,29 +105,34 @@ def resolve_lost(
             lease_id=str(lease),
             used_for=used.operation,
         )
-    if events is None:
-        events = outcomes.lease_events(conn, uow_id)
-    raise _explained(lost, uow_id, lease, events)
+    raise _explained(plain, uow_id, lease, lost.events)
 
 
-def _lease_of(event: Row[Any]) -> str | None:
-    details = event.details
-    return details.get("lease_id") if event.event == "checkout" and details else None
+def lost_error(lost: LostLease, uow_id: uuid.UUID, actor_id: uuid.UUID) -> Exception:
+    """The error for a request on a UOW its actor does not hold (no replay considered)."""
+    if not lost.exists:
+        return UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
+    return _not_held(lost, uow_id, actor_id)
 
 
-def _latest_lease(events: list[Row[Any]], actor_id: uuid.UUID) -> uuid.UUID | None:
-    for event in reversed(events):
-        lease = _lease_of(event)
-        if lease is not None and event.actor_id == actor_id:
-            return uuid.UUID(lease)
-    return None
+def _not_held(lost: LostLease, uow_id: uuid.UUID, actor_id: uuid.UUID) -> LeaseLost:
+    if lost.status != UowStatus.ACTIVE.value:
+        return LeaseLost(
+            f"UOW {uow_id} is {lost.status}, not leased; the lease was lost or already used",
+            uow_id=str(uow_id),
+            status=lost.status,
+        )
+    return LeaseLost(
+        f"actor {actor_id} does not hold the current lease on UOW {uow_id}",
+        uow_id=str(uow_id),
+    )
 
 
 def _explained(
-    lost: LeaseLost, uow_id: uuid.UUID, lease: uuid.UUID, events: list[Row[Any]]
+    lost: LeaseLost, uow_id: uuid.UUID, lease: uuid.UUID, events: list[LeaseEvent]
 ) -> LeaseLost:
     """``lost``, or a LeaseLost saying how the lease ended when the log shows it."""
-    granted = next((i for i, e in enumerate(events) if _lease_of(e) == str(lease)), None)
+    granted = next((i for i, e in enumerate(events) if lease_of(e) == str(lease)), None)
     if granted is None or granted + 1 == len(events):
         return lost
     end = events[granted + 1]

@@ -1,7 +1,12 @@
-"""Leased work: checkout, heartbeat, submit and failure, each one transaction.
+"""Leased work: checkout, heartbeat, submit and failure.
 
 The checkout steps live in :mod:`.checkout`, the submit steps in :mod:`.submit`, the
 failure steps in :mod:`.failure`; replaying a retried submit or failure, in :mod:`.replay`.
+
+The runtime never asks which database it runs on. It decides, from the workflow alone,
+whether an operation can take the short path (an ungated checkout; a plain routed submit,
+see :func:`.submit.plain_submit`), and the store's dialect (``db.sql``) carries it out in as
+few statements as that database allows: one on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,26 +16,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row
-
-from ..domain.enums import RoleType, UowStatus
-from ..domain.errors import InvalidState, LeaseLost, UnknownUow
-from ..store import claims, uows
+from ..domain.enums import RoleType
+from ..domain.errors import InvalidState, LeaseLost
+from ..store import uows
 from ..store.database import Database
+from ..store.work import HeldRead, LostLease
 from . import replay
-from .checkout import (
-    Checkout,
-    build_checkout,
-    check_assignment,
-    claim_in_one_statement,
-    find_work,
-    latest_values,
-)
+from .checkout import Checkout, build_checkout, check_assignment, claim_request, find_work
 from .clock import Clock, utcnow
 from .failure import FailureOutcome, apply_failure
-from .lease_cache import LeaseCache
-from .records import log_row
-from .submit import SubmitOutcome, apply_submit, route_in_one_statement
+from .lease_cache import LeaseCache, Leased
+from .submit import SubmitOutcome, apply_submit, plain_submit, routed_submit
 from .topology import TopologyCache
 
 
@@ -49,67 +45,27 @@ class Runtime:
         role_type = topo.role_type(role_id)
         if role_type is RoleType.ALPHA:
             raise InvalidState("ALPHA roles never check out work", role_id=str(role_id))
-        now = self.clock()
-        if self.db.is_postgres and not topo.has_gates(role_id):
-            # One statement is its own transaction: no BEGIN/COMMIT round trips.
-            with self.db.autocommit() as conn:
-                return claim_in_one_statement(
-                    conn, topo, actor_id, role_id, role_type, now, self.leases
-                )
-        with self.db.begin() as conn:
-            check_assignment(conn, actor_id, role_id)
-            row = find_work(conn, topo, role_id, role_type, now, actor_id)
-            if row is None:
-                return None
-            lease_id = uuid.uuid4()
-            uows.take_lease(
-                conn, row.id, lease_id=lease_id, actor_id=actor_id, role_id=role_id, now=now
-            )
-            uows.log(
-                conn,
-                [
-                    log_row(
-                        row,
-                        "checkout",
-                        now,
-                        actor_id=actor_id,
-                        role_id=role_id,
-                        to_interaction_id=row.current_interaction_id,
-                        to_status=UowStatus.ACTIVE.value,
-                        details={"lease_id": str(lease_id)},
-                    )
-                ],
-            )
-            attributes = latest_values(conn, row.id)
-            return build_checkout(conn, topo, row, attributes, lease_id, actor_id, role_id, now)
+        request = claim_request(topo, actor_id, role_id, role_type, self.clock())
+        if not topo.has_gates(role_id):
+            # No gate to evaluate: the store picks, leases and injects in one go.
+            with self.db.single_write() as conn:
+                claimed = self.db.sql.claim(conn, request) if request.interaction_ids else None
+                if claimed is None:
+                    check_assignment(conn, actor_id, role_id)
+                    return None
+                checkout = build_checkout(conn, topo, claimed)
+        else:
+            with self.db.begin() as conn:
+                check_assignment(conn, actor_id, role_id)
+                uow = find_work(conn, topo, role_id, role_type, request.now, actor_id)
+                if uow is None:
+                    return None
+                claimed = self.db.sql.lease(conn, uow, request)
+                checkout = build_checkout(conn, topo, claimed)
+        self.leases.put(Leased(claimed.uow, claimed.latest))
+        return checkout
 
     # --- the lease holder's writes -------------------------------------------------------------
-
-    def _held(
-        self, conn: Connection, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None
-    ) -> tuple[Row[Any], dict[str, tuple[int, Any]]]:
-        """The UOW, locked, and its attributes, if ``actor_id`` holds its lease."""
-        row, latest = claims.held_with_attributes(conn, uow_id)
-        return self._check_holder(row, uow_id, actor_id, lease_id), latest
-
-    @staticmethod
-    def _check_holder(
-        row: Row[Any] | None, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None
-    ) -> Row[Any]:
-        if row is None:
-            raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
-        if row.status != UowStatus.ACTIVE.value:
-            raise LeaseLost(
-                f"UOW {uow_id} is {row.status}, not leased; the lease was lost or already used",
-                uow_id=str(uow_id),
-                status=row.status,
-            )
-        if row.lease_holder_id != actor_id or (lease_id is not None and row.lease_id != lease_id):
-            raise LeaseLost(
-                f"actor {actor_id} does not hold the current lease on UOW {uow_id}",
-                uow_id=str(uow_id),
-            )
-        return row
 
     def heartbeat(
         self, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None = None
@@ -118,8 +74,13 @@ class Runtime:
         with self.db.begin() as conn:
             if uows.heartbeat(conn, uow_id, actor_id=actor_id, lease_id=lease_id, now=now):
                 return now
-            self._held(conn, uow_id, actor_id, lease_id)  # raises the precise error
-        raise LeaseLost(f"lease on UOW {uow_id} was lost", uow_id=str(uow_id))  # pragma: no cover
+            held = self.db.sql.read_held(
+                conn, uow_id, actor_id=actor_id, lease_id=lease_id, lock=False
+            )
+        if held.lost is not None:
+            raise replay.lost_error(held.lost, uow_id, actor_id)
+        # Held now, so the update raced a moment when it was not: say so plainly.
+        raise LeaseLost(f"lease on UOW {uow_id} changed while refreshing it", uow_id=str(uow_id))
 
     def submit(
         self,
@@ -141,47 +102,27 @@ class Runtime:
             "children": children or None,
         }
         digest = replay.request_hash(replay.SUBMIT, request)
-        if self.db.is_postgres and not children and "_learned_rule" not in result_attributes:
-            done = self._submit_in_one_statement(
+        if plain_submit(result_attributes, children):
+            done = self._submit_plain(
                 uow_id, actor_id, result_attributes, reasoning, lease_id, digest, now
             )
             if done is not None:
                 return done
-        try:
-            with self.db.begin() as conn:
-                row, latest = self._held(conn, uow_id, actor_id, lease_id)
-                topo = self.topologies.of_instance(row.instance_id, conn)
-                outcome = apply_submit(
-                    conn, topo, row, latest, actor_id, dict(result_attributes), reasoning,
-                    children, now,
-                )  # fmt: skip
-                replay.record(conn, replay.SUBMIT, row, actor_id, digest, outcome, now)
-                return outcome
-        except LeaseLost as lost:
-            recorded = self._resolve_lost(lost, replay.SUBMIT, uow_id, actor_id, lease_id, digest)
-            return SubmitOutcome.replay(recorded)
+        with self.db.begin() as conn:
+            held = self._read_held(conn, uow_id, actor_id, lease_id)
+            if held.uow is None:
+                return SubmitOutcome.replay(
+                    self._resolve(held.lost, replay.SUBMIT, uow_id, actor_id, lease_id, digest)
+                )
+            topo = self.topologies.of_instance(held.uow.instance_id, conn)
+            outcome = apply_submit(
+                conn, topo, held.uow, held.latest, actor_id, dict(result_attributes), reasoning,
+                children, now,
+            )  # fmt: skip
+            replay.record(conn, replay.SUBMIT, held.uow, actor_id, digest, outcome, now)
+            return outcome
 
-    def _resolve_lost(
-        self,
-        lost: LeaseLost,
-        operation: str,
-        uow_id: uuid.UUID,
-        actor_id: uuid.UUID,
-        lease_id: uuid.UUID | None,
-        digest: str,
-    ) -> dict[str, Any]:
-        with self.db.connect() as conn:
-            return replay.resolve_lost(
-                conn,
-                lost,
-                operation,
-                uow_id=uow_id,
-                actor_id=actor_id,
-                lease_id=lease_id,
-                digest=digest,
-            )
-
-    def _submit_in_one_statement(
+    def _submit_plain(
         self,
         uow_id: uuid.UUID,
         actor_id: uuid.UUID,
@@ -191,37 +132,59 @@ class Runtime:
         digest: str,
         now: datetime,
     ) -> SubmitOutcome | None:
-        """The common submit on PostgreSQL: one fenced write (after a read, unless this
-        process made the checkout); no transaction.
+        """A plain routed submit as one fenced write (after a read, unless this process
+        made the checkout). A lost lease is answered from what that one statement read.
 
-        Returns None when this path does not apply or its write matched nothing; the
-        transactional path then runs and reports the precise outcome.
+        None when the UOW turns out not to be plain (a child, or at OMEGA) or its lease
+        changed hands while the write ran: the locked path then runs.
         """
-        with self.db.autocommit() as conn:
-            held = self._held_snapshot(conn, uow_id, actor_id, lease_id)
-            if held is None:
+        with self.db.single_write() as conn:
+            cached = self.leases.take(uow_id, actor_id, lease_id)
+            if cached is not None:
+                uow, latest = cached.uow, cached.latest
+            else:
+                held = self.db.sql.read_held(
+                    conn, uow_id, actor_id=actor_id, lease_id=lease_id, lock=False
+                )
+                if held.uow is None:
+                    recorded = self._resolve(
+                        held.lost, replay.SUBMIT, uow_id, actor_id, lease_id, digest
+                    )
+                    return SubmitOutcome.replay(recorded)
+                uow, latest = held.uow, held.latest
+            topo = self.topologies.of_instance(uow.instance_id, conn)
+            if not plain_submit(result_attributes, None, topo, uow):
                 return None
-            row, latest = held
-            topo = self.topologies.of_instance(row.instance_id, conn)
-            if row.parent_id is not None or topo.role_type(row.current_role_id) is RoleType.OMEGA:
-                return None
-            return route_in_one_statement(
-                conn, topo, row, latest, actor_id, dict(result_attributes), reasoning, digest, now
+            outcome, write = routed_submit(
+                topo, uow, latest, actor_id, dict(result_attributes), reasoning, digest, now
             )
+            done = self.db.sql.submit_routed(conn, write)
+        if done.applied:
+            return outcome
+        if done.lost is None:
+            return None
+        recorded = self._resolve(done.lost, replay.SUBMIT, uow_id, actor_id, lease_id, digest)
+        return SubmitOutcome.replay(recorded)
 
-    def _held_snapshot(
-        self, conn: Connection, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None
-    ) -> tuple[Any, dict[str, tuple[int, Any]]] | None:
-        """The UOW and its attributes as leased: from this process's checkout, or read."""
-        cached = self.leases.take(uow_id, actor_id, lease_id)
-        if cached is not None:
-            return cached.uow, cached.latest
-        row, latest = claims.held_with_attributes(conn, uow_id, lock=False)
-        if row is None or row.status != UowStatus.ACTIVE.value:
-            return None
-        if row.lease_holder_id != actor_id or (lease_id is not None and row.lease_id != lease_id):
-            return None
-        return row, latest
+    def _read_held(
+        self, conn: Any, uow_id: uuid.UUID, actor_id: uuid.UUID, lease_id: uuid.UUID | None
+    ) -> HeldRead:
+        """The UOW locked for this transaction, with its attributes, if the actor holds it."""
+        return self.db.sql.read_held(conn, uow_id, actor_id=actor_id, lease_id=lease_id, lock=True)
+
+    @staticmethod
+    def _resolve(
+        lost: LostLease | None,
+        operation: str,
+        uow_id: uuid.UUID,
+        actor_id: uuid.UUID,
+        lease_id: uuid.UUID | None,
+        digest: str,
+    ) -> dict[str, Any]:
+        assert lost is not None  # a read that found no held UOW always says why
+        return replay.resolve_lost(
+            lost, operation, uow_id=uow_id, actor_id=actor_id, lease_id=lease_id, digest=digest
+        )
 
     def fail(
         self,
@@ -242,13 +205,13 @@ class Runtime:
             "details": details,
         }
         digest = replay.request_hash(replay.FAILURE, request)
-        try:
-            with self.db.begin() as conn:
-                row, _ = self._held(conn, uow_id, actor_id, lease_id)
-                topo = self.topologies.of_instance(row.instance_id, conn)
-                outcome = apply_failure(conn, topo, row, actor_id, error_code, details, now)
-                replay.record(conn, replay.FAILURE, row, actor_id, digest, outcome, now)
-                return outcome
-        except LeaseLost as lost:
-            recorded = self._resolve_lost(lost, replay.FAILURE, uow_id, actor_id, lease_id, digest)
-            return FailureOutcome.replay(recorded)
+        with self.db.begin() as conn:
+            held = self._read_held(conn, uow_id, actor_id, lease_id)
+            if held.uow is None:
+                return FailureOutcome.replay(
+                    self._resolve(held.lost, replay.FAILURE, uow_id, actor_id, lease_id, digest)
+                )
+            topo = self.topologies.of_instance(held.uow.instance_id, conn)
+            outcome = apply_failure(conn, topo, held.uow, actor_id, error_code, details, now)
+            replay.record(conn, replay.FAILURE, held.uow, actor_id, digest, outcome, now)
+            return outcome

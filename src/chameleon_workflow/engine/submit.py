@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ..domain.enums import MemoryScope, RoleType, Strategy, UowStatus
 from ..domain.errors import InvalidInput, InvalidState
 from ..domain.failures import FailureRecord
 from ..domain.guardians import RouteDecision, choose_route
-from ..store import claims, memory, uows
-from .records import attribute_rows, check_attributes, log_row, metadata, outcome_json
+from ..store import memory, uows
+from ..store.work import LogEntry, RoutedSubmit, UowState
+from .records import attribute_rows, check_attributes, log_row, metadata, new_uow
+from .replay import SUBMIT, recorded
 from .topology import Topology
 
 MAX_CHILDREN = 10_000
@@ -50,19 +52,24 @@ class SubmitOutcome:
 
 @dataclass(frozen=True)
 class _Ctx:
-    conn: Connection
+    conn: Connection | None  # None while only deciding (a plain submit's route)
     topo: Topology
-    row: Row[Any]
+    row: UowState
     actor_id: uuid.UUID
     role_id: uuid.UUID
     reasoning: str | None
     now: datetime
 
+    @property
+    def db(self) -> Connection:
+        assert self.conn is not None, "a plain submit's route is decided without writing"
+        return self.conn
+
 
 def apply_submit(
     conn: Connection,
     topo: Topology,
-    row: Row[Any],
+    row: UowState,
     latest: dict[str, tuple[int, Any]],
     actor_id: uuid.UUID,
     result: dict[str, Any],
@@ -71,6 +78,7 @@ def apply_submit(
     now: datetime,
 ) -> SubmitOutcome:
     """Apply a submit by the lease holder of ``row`` (already locked and checked)."""
+    assert row.current_role_id is not None
     ctx = _Ctx(conn, topo, row, actor_id, row.current_role_id, reasoning, now)
     role_type = topo.role_type(ctx.role_id)
     learned = result.pop("_learned_rule", None)
@@ -114,7 +122,7 @@ _Result = tuple[UowStatus, uuid.UUID | None, str, list[uuid.UUID]]
 
 
 def _check_children(
-    children: list[Any] | None, role_type: RoleType, row: Row[Any]
+    children: list[Any] | None, role_type: RoleType, row: UowState
 ) -> list[dict[str, Any]]:
     if not children:
         return []
@@ -146,7 +154,7 @@ def _learn(ctx: _Ctx, learned: Any) -> uuid.UUID:
     ):
         raise InvalidInput("_learned_rule.confidence must be a number between 0 and 1")
     row = memory.upsert(
-        ctx.conn,
+        ctx.db,
         instance_id=ctx.topo.id,
         role_id=ctx.role_id,
         scope=MemoryScope.ACTOR,
@@ -161,8 +169,8 @@ def _learn(ctx: _Ctx, learned: Any) -> uuid.UUID:
 
 
 def _finalize(ctx: _Ctx) -> _Result:
-    uows.log(ctx.conn, [_submit_log(ctx)])
-    uows.finalize_set(ctx.conn, ctx.row.id, actor_id=ctx.actor_id, role_id=ctx.role_id, now=ctx.now)
+    uows.log(ctx.db, [_submit_log(ctx)])
+    uows.finalize_set(ctx.db, ctx.row.id, actor_id=ctx.actor_id, role_id=ctx.role_id, now=ctx.now)
     return UowStatus.COMPLETED, ctx.row.current_interaction_id, "finalized by OMEGA", []
 
 
@@ -187,7 +195,7 @@ class _Routing:
     target: uuid.UUID | None
     failure: dict[str, Any] | None
     reason: str
-    logs: list[dict[str, Any]]
+    logs: list[LogEntry]
 
 
 def _routing(ctx: _Ctx, merged: dict[str, Any]) -> _Routing:
@@ -216,7 +224,7 @@ def _routing(ctx: _Ctx, merged: dict[str, Any]) -> _Routing:
 def _route(ctx: _Ctx, merged: dict[str, Any]) -> _Result:
     r = _routing(ctx, merged)
     uows.move(
-        ctx.conn,
+        ctx.db,
         ctx.row.id,
         status=r.status,
         interaction_id=r.target,
@@ -227,38 +235,57 @@ def _route(ctx: _Ctx, merged: dict[str, Any]) -> _Result:
     return r.status, r.target, r.reason, []
 
 
-def route_in_one_statement(
-    conn: Connection,
+def plain_submit(
+    result: Mapping[str, Any],
+    children: list[Any] | None,
+    topo: Topology | None = None,
+    uow: UowState | None = None,
+) -> bool:
+    """Whether a submit only versions attributes and routes (one fenced write): no
+    children, nothing learned, and (once the UOW is known) neither a child nor at OMEGA.
+
+    The one place this is decided: the runtime asks it before reading the UOW (request
+    only) and again after (with the UOW).
+    """
+    if children or "_learned_rule" in result:
+        return False
+    if topo is None or uow is None:
+        return True
+    return (
+        uow.parent_id is None
+        and uow.current_role_id is not None
+        and topo.role_type(uow.current_role_id) is not RoleType.OMEGA
+    )
+
+
+def routed_submit(
     topo: Topology,
-    row: Row[Any],
+    uow: UowState,
     latest: dict[str, tuple[int, Any]],
     actor_id: uuid.UUID,
     result: dict[str, Any],
     reasoning: str | None,
     digest: str,
     now: datetime,
-) -> SubmitOutcome | None:
-    """A plain routed submit as one fenced statement (PostgreSQL, autocommit).
+) -> tuple[SubmitOutcome, RoutedSubmit]:
+    """A plain submit's outcome and the fenced write that applies it (nothing written yet).
 
-    For work with no parent, no children and nothing learned; the statement also records
-    the outcome under the lease (``digest`` is the request's hash). Returns None when the
-    lease was lost between the read and the write (nothing was written).
+    The write also records the outcome under the lease (``digest`` is the request's hash).
     """
-    ctx = _Ctx(conn, topo, row, actor_id, row.current_role_id, reasoning, now)
+    assert uow.current_role_id is not None
+    ctx = _Ctx(None, topo, uow, actor_id, uow.current_role_id, reasoning, now)
     changes = check_attributes(result, "result_attributes")
     versions, merged = _new_versions(ctx, changes, latest)
     r = _routing(ctx, merged)
     outcome = SubmitOutcome(
-        uow_id=row.id,
+        uow_id=uow.id,
         status=r.status,
         interaction=topo.interaction_name(r.target),
         route=r.reason,
         versions_written=len(versions),
     )
-    applied = claims.submit_route_pg(
-        conn,
-        uow_id=row.id,
-        lease_id=row.lease_id,
+    write = RoutedSubmit(
+        uow=uow,
         actor_id=actor_id,
         reasoning=reasoning,
         versions=versions,
@@ -266,11 +293,9 @@ def route_in_one_statement(
         interaction_id=r.target,
         failure=r.failure,
         logs=r.logs,
-        digest=digest,
-        outcome=outcome_json(outcome),
-        now=now,
+        recorded=recorded(SUBMIT, uow, actor_id, digest, outcome, now),
     )
-    return outcome if applied else None
+    return outcome, write
 
 
 def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, Any]]) -> _Result:
@@ -281,7 +306,9 @@ def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, An
     shared = None
     if role.strategy is not Strategy.HETEROGENEOUS:
         shared = choose_route(topo.defn, role.name, merged, metadata(ctx.row), now)
-    kids, attrs, logs = [], [], [_submit_log(ctx)]
+    kids: list[dict[str, Any]] = []
+    attrs: list[dict[str, Any]] = []
+    logs = [_submit_log(ctx)]
     for values in child_attrs:
         child_id = uuid.uuid4()
         base = {
@@ -292,7 +319,9 @@ def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, An
             "child_count": 0,
             "finished_child_count": 0,
         }
-        decision = shared or choose_route(topo.defn, role.name, values, metadata(base), now)
+        decision = shared or choose_route(
+            topo.defn, role.name, values, metadata(new_uow(base)), now
+        )
         status, target, failure = _destination(ctx, decision, "spawn")
         kids.append(
             base
@@ -311,7 +340,7 @@ def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, An
         )
         logs.append(
             log_row(
-                base,
+                new_uow(base),
                 "spawn",
                 now,
                 actor_id=ctx.actor_id,
@@ -324,10 +353,10 @@ def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, An
             )
         )
     parked = topo.cerberus_interaction_id
-    uows.insert_uows(ctx.conn, kids)
-    uows.insert_attributes(ctx.conn, attrs)
+    uows.insert_uows(ctx.db, kids)
+    uows.insert_attributes(ctx.db, attrs)
     uows.move(
-        ctx.conn,
+        ctx.db,
         ctx.row.id,
         status=UowStatus.PENDING,
         interaction_id=parked,
@@ -347,8 +376,8 @@ def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, An
             details={"children": len(kids)},
         )
     )
-    uows.log(ctx.conn, logs)
-    uows.refresh_finished_children(ctx.conn, [ctx.row.id])
+    uows.log(ctx.db, logs)
+    uows.refresh_finished_children(ctx.db, [ctx.row.id])
     return (
         UowStatus.PENDING,
         parked,
@@ -357,7 +386,7 @@ def _decompose(ctx: _Ctx, merged: dict[str, Any], child_attrs: list[dict[str, An
     )
 
 
-def _submit_log(ctx: _Ctx) -> dict[str, Any]:
+def _submit_log(ctx: _Ctx) -> LogEntry:
     return log_row(
         ctx.row,
         "submit",

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from . import dialects
+from .dialects import SqlDialect
 from .writer_lock import WriterQueue
 
 READ_ONLY = "chameleon_read_only"
@@ -33,7 +35,11 @@ class Database:
             url, pool_size=pool_size, echo=echo, busy_timeout=sqlite_busy_timeout,
             connect_timeout=connect_timeout, pool_timeout=pool_timeout,
         )  # fmt: skip
-        self._writers = WriterQueue() if self.dialect == "sqlite" else None
+        #: The storage seam for this database, chosen once (see ``store.dialects``).
+        self.sql: SqlDialect = dialects.for_name(self.engine.dialect.name)
+        # SQLite has one writer at a time: writers queue in-process instead of spinning
+        # on the busy timeout.
+        self._writers = None if self.sql.single_statement_writes else WriterQueue()
 
     @property
     def where(self) -> str:
@@ -48,11 +54,13 @@ class Database:
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        """The database's name as SQLAlchemy calls it (for display, tools and benches)."""
+        return self.sql.name
 
     @property
     def is_postgres(self) -> bool:
-        return self.dialect == "postgresql"
+        """For tools and benches that seed data; the store asks :attr:`sql` instead."""
+        return self.sql.name == "postgresql"
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -67,6 +75,18 @@ class Database:
                 yield conn
         finally:
             self._writers.release()
+
+    @contextmanager
+    def single_write(self) -> Iterator[Connection]:
+        """A connection for one write the dialect makes in a single statement where it can:
+        without a transaction (each statement commits on its own) on a database whose
+        statements are atomic writes, else one transaction as :meth:`begin` gives."""
+        if self.sql.single_statement_writes:
+            with self.autocommit() as conn:
+                yield conn
+            return
+        with self.begin() as conn:
+            yield conn
 
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:

@@ -11,9 +11,8 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Connection, Table, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from . import dialects
 from .records import LeaderLeaseRecord
 from .tables import LeaderLease
 
@@ -31,10 +30,8 @@ def acquire(
     )
     if renewed.rowcount == 1:
         return True
-    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    created = conn.execute(
-        make(LL).values(job=job, holder=holder, expires_at=expires_at).on_conflict_do_nothing()
-    )
+    values = {"job": job, "holder": holder, "expires_at": expires_at}
+    created = conn.execute(dialects.of(conn).insert_ignoring_conflict(LL, values))
     return created.rowcount == 1
 
 

@@ -10,21 +10,18 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Row,
-    Uuid,
     and_,
     bindparam,
     delete,
-    func,
     insert,
     literal,
     or_,
     select,
-    type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..domain.enums import MemoryScope
+from . import dialects
 from .records import InjectionRecord, MemoryEntry
 from .tables import Memory, MemoryEvent, MemoryInjection, table
 
@@ -66,17 +63,17 @@ def for_injection(conn: Connection, role_id: uuid.UUID, actor_id: uuid.UUID) -> 
     return list(conn.execute(_FOR_INJECTION, {"p_role": role_id, "p_actor": actor_id}))
 
 
-def touch(conn: Connection, role_id: uuid.UUID, actor_id: uuid.UUID, now: datetime) -> None:
-    """Mark the memories just injected as accessed (one statement)."""
-    conn.execute(
-        _TOUCH,
-        {
-            "p_role": role_id,
-            "p_actor": actor_id,
-            "p_now": now,
-            "touch_before": now - TOUCH_GRANULARITY,
-        },
-    )
+def touch(
+    conn: Connection,
+    role_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    now: datetime,
+    touch_before: datetime,
+) -> None:
+    """Mark the memories just injected as accessed (one statement); a memory stamped since
+    ``touch_before`` is left alone."""
+    params = {"p_role": role_id, "p_actor": actor_id, "p_now": now, "touch_before": touch_before}
+    conn.execute(_TOUCH, params)
 
 
 def record_injection(
@@ -88,9 +85,7 @@ def record_injection(
     entries: Sequence[Mapping[str, Any]],
     now: datetime,
 ) -> None:
-    ids = [str(e["memory_id"]) for e in entries]
-    if conn.dialect.name == "postgresql":
-        ids = [uuid.UUID(i) for i in ids]  # type: ignore[misc]
+    ids = dialects.of(conn).uuid_list([e["memory_id"] for e in entries])
     conn.execute(
         insert(MI).values(
             uow_id=uow_id,
@@ -121,9 +116,7 @@ def upsert(
     stmt = select(M.c.id, M.c.version).where(
         M.c.role_id == role_id, M.c.scope == scope.value, owner, M.c.key == key
     )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    existing = conn.execute(stmt).first()
+    existing = conn.execute(dialects.of(conn).lock(stmt)).first()
     if existing is None:
         memory_id = uuid.uuid4()
         conn.execute(
@@ -214,11 +207,5 @@ def uows_influenced_by(
     conn: Connection, memory_id: uuid.UUID, limit: int = 500
 ) -> list[InjectionRecord]:
     """Injection rows whose memory ids include the memory."""
-    if conn.dialect.name == "postgresql":
-        stmt = select(MI).where(type_coerce(MI.c.memory_ids, ARRAY(Uuid())).contains([memory_id]))
-    else:
-        each = func.json_each(MI.c.memory_ids).table_valued("value").alias("e")
-        stmt = select(MI).where(
-            select(1).select_from(each).where(each.c.value == str(memory_id)).exists()
-        )
+    stmt = select(MI).where(dialects.of(conn).list_contains(MI.c.memory_ids, memory_id))
     return [InjectionRecord.from_row(r) for r in conn.execute(stmt.order_by(MI.c.id).limit(limit))]

@@ -9,45 +9,29 @@ interaction log: nothing prunes them.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, insert, select
 
-from .tables import LeaseOutcome, table
-from .uows import L
+from .sql import LOG, OUTCOMES
+from .work import LeaseEvent, Recorded
 
-O = table(LeaseOutcome)  # noqa: E741
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What a lease was used for, as the row that records it."""
-
-    lease_id: uuid.UUID
-    uow_id: uuid.UUID
-    actor_id: uuid.UUID
-    operation: str
-    request_hash: str
-    outcome: dict[str, Any]
-    at: datetime
+__all__ = ["Recorded", "get", "lease_events", "record"]
 
 
 def record(conn: Connection, recorded: Recorded) -> None:
-    conn.execute(insert(O).values(**asdict(recorded)))
+    conn.execute(insert(OUTCOMES).values(**recorded.values()))
 
 
 def get(conn: Connection, lease_id: uuid.UUID) -> Recorded | None:
-    row = conn.execute(select(O).where(O.c.lease_id == lease_id)).first()
-    return Recorded(**row._mapping) if row is not None else None
+    row = conn.execute(select(OUTCOMES).where(OUTCOMES.c.lease_id == lease_id)).first()
+    return Recorded.from_row(row) if row is not None else None
 
 
-def lease_events(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
+def lease_events(conn: Connection, uow_id: uuid.UUID) -> list[LeaseEvent]:
     """The UOW's log rows, oldest first (event, actor, time, details): a lease's story."""
     stmt = (
-        select(L.c.event, L.c.actor_id, L.c.at, L.c.details)
-        .where(L.c.uow_id == uow_id)
-        .order_by(L.c.id)
+        select(LOG.c.event, LOG.c.actor_id, LOG.c.at, LOG.c.details)
+        .where(LOG.c.uow_id == uow_id)
+        .order_by(LOG.c.id)
     )
-    return list(conn.execute(stmt))
+    return [LeaseEvent(*row) for row in conn.execute(stmt)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -18,26 +17,22 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import aliased
 
 from ..domain.enums import UowStatus
+from . import dialects, sql
 from .records import AttributeVersion, TransitionRecord, UowRecord
 from .tables import InteractionLog, Uow, UowAttribute, table
+from .work import LogEntry, UowState
 
 U = table(Uow)
 A = table(UowAttribute)
 L = table(InteractionLog)
 
 TERMINAL = (UowStatus.COMPLETED.value, UowStatus.ABANDONED.value)
-_CLEAR_LEASE = {
-    "lease_id": None,
-    "lease_holder_id": None,
-    "leased_at": None,
-    "last_heartbeat": None,
-}
+_CLEAR_LEASE = sql.CLEAR_LEASE
 
 
 def insert_uows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -50,10 +45,10 @@ def insert_attributes(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> No
         conn.execute(insert(A), list(rows))
 
 
-def log(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+def log(conn: Connection, entries: Sequence[LogEntry]) -> None:
     """Append interaction-log rows (one statement)."""
-    if rows:
-        conn.execute(insert(L), list(rows))
+    if entries:
+        conn.execute(insert(L), [e.values() for e in entries])
 
 
 def latest_attributes(conn: Connection, uow_id: uuid.UUID) -> dict[str, tuple[int, Any]]:
@@ -85,8 +80,8 @@ def log_history(conn: Connection, uow_id: uuid.UUID) -> list[TransitionRecord]:
 
 def get(conn: Connection, uow_id: uuid.UUID, *, for_update: bool = False) -> Row[Any] | None:
     stmt = select(U).where(U.c.id == uow_id)
-    if for_update and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    if for_update:
+        stmt = dialects.of(conn).lock(stmt)
     return conn.execute(stmt).first()
 
 
@@ -140,7 +135,7 @@ def next_candidate(
     statuses: Collection[str],
     cerberus: bool,
     skip: Collection[uuid.UUID] = (),
-) -> Row[Any] | None:
+) -> UowState | None:
     """Lock and return the oldest eligible UOW, skipping rows other transactions hold.
 
     With ``cerberus`` only base UOWs whose every child has returned to the same
@@ -164,10 +159,9 @@ def next_candidate(
         stmt = stmt.where(or_(U.c.child_count == 0, U.c.status != UowStatus.PENDING.value))
     if skip:
         stmt = stmt.where(U.c.id.not_in(skip))
-    stmt = stmt.order_by(U.c.entered_at).limit(1)
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    return conn.execute(stmt).first()
+    stmt = dialects.of(conn).lock_skipping(stmt.order_by(U.c.entered_at).limit(1))
+    row = conn.execute(stmt).first()
+    return UowState.from_row(row) if row is not None else None
 
 
 def take_lease(
@@ -218,70 +212,13 @@ def move(
     interaction_id: uuid.UUID | None,
     now: datetime,
     failure: Mapping[str, Any] | None = None,
-    logs: Sequence[Mapping[str, Any]] = (),
+    logs: Sequence[LogEntry] = (),
     **extra: Any,
 ) -> None:
-    """Put a UOW in a new interaction and status, releasing the lease, and log the move.
-
-    On PostgreSQL the update and the log rows go in one statement.
-    """
-    values: dict[str, Any] = {
-        **_CLEAR_LEASE,
-        "status": status.value,
-        "current_interaction_id": interaction_id,
-        "entered_at": now,
-        "updated_at": now,
-        "failure": dict(failure) if failure is not None else None,
-        **extra,
-    }
-    if logs and not extra and conn.dialect.name == "postgresql":
-        conn.execute(_MOVE_AND_LOG_PG, _move_params(uow_id, values, logs))
-        return
-    conn.execute(update(U).where(U.c.id == uow_id).values(**values))
-    log(conn, logs)
-
-
-# One fixed statement (so it is parsed and planned once per connection): the update and
-# the log rows, which travel as a JSON array.
-_MOVE_AND_LOG_PG = text("""
-WITH moved AS (
-  UPDATE uows SET status = :status, current_interaction_id = :interaction_id,
-    entered_at = :now, updated_at = :now, failure = CAST(:failure AS jsonb),
-    lease_id = NULL, lease_holder_id = NULL, leased_at = NULL, last_heartbeat = NULL
-  WHERE id = :id
-)
-INSERT INTO interaction_log (uow_id, instance_id, actor_id, role_id, event,
-  from_interaction_id, to_interaction_id, from_status, to_status, at, details)
-SELECT * FROM jsonb_to_recordset(CAST(:logs AS jsonb)) AS r(uow_id uuid, instance_id uuid,
-  actor_id uuid, role_id uuid, event text, from_interaction_id uuid, to_interaction_id uuid,
-  from_status text, to_status text, at timestamptz, details jsonb)
-""")
-
-
-def log_rows_json(logs: Sequence[Mapping[str, Any]]) -> str:
-    """Log rows as a JSON array for ``jsonb_to_recordset`` (PostgreSQL)."""
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, uuid.UUID):
-            return str(v)
-        if isinstance(v, datetime):
-            return v.isoformat()
-        return v
-
-    return json.dumps([{k: plain(v) for k, v in row.items()} for row in logs])
-
-
-def _move_params(
-    uow_id: uuid.UUID, values: Mapping[str, Any], logs: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "id": uow_id,
-        "status": values["status"],
-        "interaction_id": values["current_interaction_id"],
-        "now": values["updated_at"],
-        "failure": json.dumps(values["failure"]) if values["failure"] is not None else None,
-        "logs": log_rows_json(logs),
-    }
+    """Put a UOW in a new interaction and status, releasing the lease, and log the move
+    (in one statement where the database allows)."""
+    values = sql.move_values(status.value, interaction_id, now, failure) | extra
+    dialects.of(conn).move(conn, uow_id, values, logs)
 
 
 def finalize_set(
