@@ -67,7 +67,8 @@ class RunOutcome:
 
 @dataclass(frozen=True)
 class ZombieListing:
-    """The current zombies (up to a limit), how many there are, and the default timeout."""
+    """The current zombies (up to a limit), how many there are, and the timeout applied
+    where no role or workflow sets its own."""
 
     timeout_seconds: int
     count: int
@@ -76,7 +77,7 @@ class ZombieListing:
 
 @dataclass(frozen=True)
 class JobLeader:
-    """Who holds the leader lease of a scheduled job, until when, and whether it still runs."""
+    """Who holds the leader lease of a scheduled job, until when, and whether it is current."""
 
     job: str
     holder: str
