@@ -15,7 +15,7 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +106,8 @@ class Labels:
             return {k: self.normalise(v, assign=assign) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.normalise(v, assign=assign) for v in value]
+        if is_dataclass(value) and not isinstance(value, type):
+            return {type(value).__name__: self.normalise(asdict(value), assign=assign)}
         return value
 
     def _label(self, value: uuid.UUID, assign: bool) -> str:
@@ -329,9 +331,9 @@ class Driver:
             self.flow.roles[role], key=key, value=value, scope=scope, actor_id=actor
         )
         owner = "" if actor is None else f"/{self.labels.of(actor)}"
-        self.labels.name(row["id"], f"memory:{role}/{key}{owner}")
+        self.labels.name(row.id, f"memory:{role}/{key}{owner}")
         self.seen.append(("memory write", row))
-        return uuid.UUID(str(row["id"]))
+        return row.id
 
     def where(self, uow_id: uuid.UUID) -> tuple[str, str | None]:
         return self.flow.where(uow_id)
