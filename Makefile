@@ -20,6 +20,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/chameleon db upgrade
 	$(BIN)/chameleon workflow import-examples
+	$(BIN)/chameleon keys local-admin
 	$(BIN)/chameleon serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)

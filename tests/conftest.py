@@ -142,3 +142,17 @@ def engine(settings: Settings, clock: FakeClock) -> Iterator[Engine]:
 
 def example_text(name: str) -> str:
     return (EXAMPLES / name).read_text(encoding="utf-8")
+
+
+def make_key(settings: Settings, scope: str = "admin", actor_id: uuid.UUID | None = None) -> str:
+    """A new API key of ``scope`` in the settings' database (made as the CLI makes one)."""
+    engine = Engine(settings)
+    try:
+        _, key = engine.keys.create(scope, actor_id=actor_id, created_by="tests")
+        return key
+    finally:
+        engine.close()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

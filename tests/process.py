@@ -52,6 +52,19 @@ def cli(env: dict[str, str], *args: str) -> None:
     assert done.returncode == 0, (args, done.stdout, done.stderr)
 
 
+def create_key(env: dict[str, str], scope: str = "admin") -> str:
+    """A new API key made with `chameleon keys create` (printed on stdout)."""
+    done = subprocess.run(
+        [chameleon_command(), "keys", "create", "--scope", scope],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    return done.stdout.strip()
+
+
 def wait_until_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:

@@ -77,14 +77,15 @@ def serve(
     """Run the HTTP server (with the background services) on the configured database."""
     from .api.server import run as run_server
 
-    if insecure_no_auth:
+    if insecure_no_auth or not load_settings().auth_enabled:
+        how = "--insecure-no-auth" if insecure_no_auth else "CHAMELEON_AUTH_ENABLED=false"
         if not is_loopback(host):
             raise fail(
-                f"--insecure-no-auth serves without API keys, so it binds only to loopback "
+                f"{how} serves without API keys, so it binds only to loopback "
                 f"(127.0.0.1, ::1 or localhost), not {host}"
             )
         os.environ["CHAMELEON_AUTH_ENABLED"] = "false"  # read by every worker's settings
-        typer.echo("warning: authentication is OFF (--insecure-no-auth)", err=True)
+        typer.echo(f"warning: authentication is OFF ({how})", err=True)
     with engine_for_cli():  # refuses a missing, unreachable or outdated database
         pass
     _check_can_listen(host, port)

@@ -14,33 +14,48 @@ from fastapi.testclient import TestClient
 from chameleon_workflow.api.app import create_app
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, bearer, make_key
 from tests.flows import fixture_text
 
 SMALL_BODY_CAP = 2048
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    """The app as the server builds it; the lifespan runs. Server errors surface as 500s."""
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+def admin_key(settings: Settings) -> str:
+    """An admin API key in the test's database: the clients below send it."""
+    return make_key(settings, "admin")
+
+
+@pytest.fixture
+def client(settings: Settings, admin_key: str) -> Iterator[TestClient]:
+    """The app as the server builds it, called with an admin key; the lifespan runs.
+    Server errors surface as 500s."""
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False, headers=bearer(admin_key)) as c:
         yield c
 
 
 @pytest.fixture
-def small_client(settings: Settings) -> Iterator[TestClient]:
+def anonymous(client: TestClient) -> TestClient:
+    """The same app, called without a key."""
+    return TestClient(client.app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def small_client(settings: Settings, admin_key: str) -> Iterator[TestClient]:
     """The app with a small request body cap, on the same database as ``client``."""
     capped = settings.model_copy(update={"max_body_bytes": SMALL_BODY_CAP})
-    with TestClient(create_app(capped), raise_server_exceptions=False) as c:
+    app = create_app(capped)
+    with TestClient(app, raise_server_exceptions=False, headers=bearer(admin_key)) as c:
         yield c
 
 
 @pytest.fixture
-def clocked_client(settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
+def clocked_client(settings: Settings, clock: FakeClock, admin_key: str) -> Iterator[TestClient]:
     """The app over an engine whose clock moves only when the test says so."""
     engine = Engine(settings, clock=clock)
     try:
-        with TestClient(create_app(settings, engine=engine)) as c:
+        with TestClient(create_app(settings, engine=engine), headers=bearer(admin_key)) as c:
             yield c
     finally:
         engine.close()

@@ -19,7 +19,10 @@ ACTOR = {"name": "writer", "type": "HUMAN"}
 
 
 def _client(url: str, **settings: object) -> TestClient:
-    app = create_app(Settings(database_url=url, scheduler_enabled=False, **settings))
+    """Database faults, not keys, are under test here: authentication is off."""
+    options: dict[str, object] = {"auth_enabled": False, **settings}
+    settings = Settings(database_url=url, scheduler_enabled=False, **options)  # type: ignore[arg-type]
+    app = create_app(settings)
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -89,7 +92,11 @@ def test_ready_is_200_on_a_migrated_database(client: TestClient) -> None:
 @pytest.mark.postgres
 def test_an_exhausted_pool_is_503_then_serves_again(pg_url: str) -> None:
     settings = Settings(
-        database_url=pg_url, scheduler_enabled=False, db_pool_size=1, db_pool_timeout_seconds=0.1
+        database_url=pg_url,
+        scheduler_enabled=False,
+        db_pool_size=1,
+        db_pool_timeout_seconds=0.1,
+        auth_enabled=False,
     )
     engine = Engine(settings)
     try:

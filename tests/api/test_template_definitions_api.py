@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from chameleon_workflow.api.app import create_app
 from chameleon_workflow.settings import Settings
 from tests.api.conftest import ok, problem
-from tests.conftest import example_text
+from tests.conftest import bearer, example_text
 from tests.unit.test_yaml_budget import HOSTILE, nested_aliases, with_ai_context
 
 
@@ -49,9 +49,10 @@ def test_a_small_template_that_expands_to_megabytes_is_422(client: TestClient) -
     _nothing_imported(client)
 
 
-def test_the_budget_comes_from_the_settings(settings: Settings) -> None:
+def test_the_budget_comes_from_the_settings(settings: Settings, admin_key: str) -> None:
     tight = settings.model_copy(update={"yaml_max_nodes": 50})
-    with TestClient(create_app(tight), raise_server_exceptions=False) as client:
+    app = create_app(tight)
+    with TestClient(app, raise_server_exceptions=False, headers=bearer(admin_key)) as client:
         body = example_text("mixed_agent_workflow.yaml")
         problem(client.post("/templates", content=body), 422, "the limit is 50 nodes")
         _nothing_imported(client)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with live_server(tmp_path_factory.mktemp("api-page")) as base:
+    with live_server(tmp_path_factory.mktemp("api-page")) as (base, _):
         yield base
 
 

@@ -55,6 +55,7 @@ def server(pg_url: str, tmp_path: Path) -> Iterator[Server]:
             CHAMELEON_LEADER_LEASE_SECONDS="1.5",  # a tick every 0.5 s
             CHAMELEON_ZOMBIE_INTERVAL_SECONDS="0.5",
             CHAMELEON_STALE_TOKEN_INTERVAL_SECONDS="0.5",
+            CHAMELEON_AUTH_ENABLED="false",  # database faults are under test, not keys
         )
         log = tmp_path / "server.log"
         with serving(env, log) as (base, _):

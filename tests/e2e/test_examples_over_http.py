@@ -14,7 +14,7 @@ import pytest
 
 from tests.api.conftest import Api, ok
 from tests.conftest import EXAMPLES
-from tests.process import cli, server_env, serving
+from tests.process import cli, create_key, server_env, serving
 
 
 @pytest.fixture(
@@ -22,7 +22,7 @@ from tests.process import cli, server_env, serving
 )
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[tuple[str, str]]:
     """Base URL of a running server; its log must show no server error at the end."""
     workdir = tmp_path_factory.mktemp(f"e2e-{request.param}")
     if request.param == "sqlite":
@@ -33,9 +33,10 @@ def server(
         )  # shared by the run: tests never assume empty tables
     env = server_env(url)
     cli(env, "db", "upgrade")
+    key = create_key(env)
     with serving(env, workdir / "server.log") as (base, health):
         assert health["database"] == ("sqlite" if request.param == "sqlite" else "postgresql")
-        yield base
+        yield base, key
     log = workdir / "server.log"
     text = log.read_text()
     assert '"GET /health HTTP/1.1" 200' in text  # the access log is there to read
@@ -43,8 +44,10 @@ def server(
 
 
 @pytest.fixture
-def http(server: str) -> Iterator[Api]:
-    with httpx.Client(base_url=server, timeout=10) as client:
+def http(server: tuple[str, str]) -> Iterator[Api]:
+    base, key = server
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, timeout=10, headers=headers) as client:
         yield Api(client)
 
 

@@ -61,8 +61,10 @@ LARGE = large_chain(3_200)
 
 
 @pytest.fixture
-def client(server: str) -> Iterator[httpx.Client]:  # noqa: F811
-    with httpx.Client(base_url=server, timeout=300) as c:
+def client(server: tuple[str, str]) -> Iterator[httpx.Client]:  # noqa: F811
+    base, key = server
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/yaml"}
+    with httpx.Client(base_url=base, timeout=300, headers=headers) as c:
         yield c
 
 

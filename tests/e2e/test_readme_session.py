@@ -49,7 +49,7 @@ def session_blocks() -> list[str]:
     return marked_blocks("first-session")
 
 
-def run_session(base: str, database_url: str) -> subprocess.CompletedProcess[str]:
+def run_session(base: str, database_url: str, key_file: Path) -> subprocess.CompletedProcess[str]:
     """The first session in one bash process; stdout and stderr together, as a terminal shows."""
     if not shutil.which("curl"):
         if IN_CI:
@@ -57,7 +57,7 @@ def run_session(base: str, database_url: str) -> subprocess.CompletedProcess[str
         pytest.skip("the README's first session needs curl, which is not installed")
     script = "set -euo pipefail\n" + "\n".join(session_blocks())
     env = server_env(database_url)
-    env.update(CHAMELEON=base)
+    env.update(CHAMELEON=base, KEY_FILE=str(key_file))
     return bash(script, env)
 
 
@@ -103,7 +103,10 @@ def test_the_session_is_marked_and_every_block_is_bash() -> None:
 
 
 def test_a_session_without_a_server_fails_at_its_first_request(tmp_path: Path) -> None:
-    done = run_session(f"http://127.0.0.1:{free_port()}", f"sqlite:///{tmp_path / 'none.db'}")
+    key = tmp_path / "admin-key"
+    key.write_text("chm_" + "0" * 32 + "_" + "A" * 43 + "\n")
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    done = run_session(f"http://127.0.0.1:{free_port()}", url, key)
     assert done.returncode != 0
     assert "valid workflow 'Minimal_Workflow'" in done.stdout  # validation needs no server
     assert "Failed to connect" in done.stdout or "Couldn't connect" in done.stdout, done.stdout
@@ -120,6 +123,7 @@ def make_run(database_url: str, workdir: Path) -> Iterator[str]:
     env = server_env(database_url, CHAMELEON_SCHEDULER_ENABLED="true")
     cli(env, "db", "upgrade")
     cli(env, "workflow", "import-examples")
+    cli(env, "keys", "local-admin", "--file", str(workdir / "chameleon.admin-key"))
     log = workdir / "server.log"
     with serving(env, log) as (base, _):
         yield base
@@ -139,7 +143,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_the_first_session_runs_as_written(fresh_url: str, tmp_path: Path) -> None:
     with make_run(fresh_url, tmp_path) as base:
-        done = run_session(base, fresh_url)
+        done = run_session(base, fresh_url, tmp_path / "chameleon.admin-key")
     assert done.returncode == 0, done.stdout
     out = answers(done.stdout)
     assert "valid workflow 'Minimal_Workflow'" in done.stdout

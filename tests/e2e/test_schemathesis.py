@@ -24,9 +24,10 @@ CHECKS = (
 
 def test_the_api_keeps_its_description(tmp_path: Path) -> None:
     schemathesis = Path(sys.executable).parent / "schemathesis"
-    with live_server(tmp_path, examples=True) as base:
+    with live_server(tmp_path, examples=True) as (base, key):
         done = subprocess.run(
             [str(schemathesis), "run", f"{base}/openapi.json", "--max-examples", "20",
+             "--header", f"Authorization: Bearer {key}",
              "--checks", CHECKS, "--workers", "2", "--seed", "7", "--no-color",
              "--generation-database", "none", "--request-timeout", "30"],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,

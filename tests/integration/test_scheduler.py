@@ -18,7 +18,7 @@ from chameleon_workflow.engine.scheduler import Scheduler, latest_slot
 from chameleon_workflow.settings import Settings
 from chameleon_workflow.store.maintenance import zombies
 from chameleon_workflow.store.records import MaintenanceRunRecord
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, bearer, make_key
 from tests.flows import Flow, fixture_text
 
 FAST = {
@@ -148,7 +148,7 @@ def test_the_daily_decay_runs_once_when_its_slot_comes(
 
 def test_the_app_lifespan_starts_and_stops_the_scheduler(fast: Settings) -> None:
     enabled = fast.model_copy(update={"scheduler_enabled": True})
-    with TestClient(create_app(enabled)) as client:
+    with TestClient(create_app(enabled), headers=bearer(make_key(enabled))) as client:
         scheduler = client.app.state.scheduler  # type: ignore[attr-defined]
         assert isinstance(scheduler, Scheduler)
         deadline = time.monotonic() + 5
@@ -165,7 +165,7 @@ def test_the_app_lifespan_starts_and_stops_the_scheduler(fast: Settings) -> None
 
 
 def test_without_the_scheduler_no_job_runs(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=bearer(make_key(settings))) as client:
         assert client.app.state.scheduler is None  # type: ignore[attr-defined]
         assert client.get("/admin/maintenance-runs").json() == []
 

@@ -50,10 +50,16 @@ def current_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def allow(right: Right) -> Any:
-    """The dependency a route declares: the caller's scope must grant ``right``."""
+def allow(right: Right, *, own: bool = False) -> Any:
+    """The dependency a route declares: the caller's scope must grant ``right``.
+
+    With ``own``, an ``actor`` key passes too, and the route itself limits it to its own
+    actor's records (:func:`own_only`).
+    """
 
     def check(principal: PrincipalDep) -> Principal:
+        if own and principal.scope is Scope.ACTOR:
+            return principal
         if not allows(principal.scope, right):
             raise Forbidden(
                 f"this request needs an API key with scope {NEEDED[right]}; "
@@ -64,12 +70,30 @@ def allow(right: Right) -> Any:
         return principal
 
     check.right = right  # type: ignore[attr-defined]  # read by the matrix test
+    check.own = own  # type: ignore[attr-defined]
     return Depends(check)
 
 
-def right_of(dependency: Callable[..., Any]) -> Right | None:
-    """The right a route dependency enforces (None: not an :func:`allow` dependency)."""
-    return getattr(dependency, "right", None)
+def rule_of(dependency: Callable[..., Any]) -> tuple[Right, bool] | None:
+    """The right a route dependency enforces and whether actor keys may read their own
+    records there (None: not an :func:`allow` dependency)."""
+    right = getattr(dependency, "right", None)
+    return (right, bool(getattr(dependency, "own", False))) if right is not None else None
+
+
+def own_only(principal: Principal, allowed: bool, what: str) -> None:
+    """Refuse an actor key a record that is not its actor's (``allowed`` says if it is)."""
+    if principal.scope is Scope.ACTOR and not allowed:
+        raise Forbidden(
+            f"an actor key reads only its own actor's {what}; this one is not "
+            f"(actor {principal.actor_id})",
+            key_actor_id=str(principal.actor_id),
+        )
+
+
+def sees_leases(principal: Principal) -> bool:
+    """Lease ids are secrets: shown to their holder at checkout, and to admin keys only."""
+    return principal.scope is Scope.ADMIN
 
 
 def act_as(principal: Principal, actor_id: uuid.UUID) -> None:

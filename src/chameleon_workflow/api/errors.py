@@ -16,11 +16,14 @@ from ..domain.errors import (
     Conflict,
     DatabaseUnavailable,
     DefinitionInvalid,
+    Forbidden,
     InvalidInput,
     NotAssigned,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     SchemaNotCurrent,
+    Unauthenticated,
 )
 from ..store import faults
 
@@ -36,6 +39,9 @@ STATUS: list[tuple[type[ChameleonError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (NotAssigned, 403),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (RateLimited, 429),
 ]
 
 
@@ -58,7 +64,13 @@ def error_body(exc: ChameleonError) -> dict[str, Any]:
 
 def engine_error_response(exc: ChameleonError) -> JSONResponse:
     status = status_for(exc)
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    headers: dict[str, str] | None = None
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    elif isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="chameleon"'}
     return JSONResponse(error_body(exc), status_code=status, headers=headers)
 
 

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from ..domain.enums import Trigger
+from ..domain.security import Right
 from ..engine.maintenance import RunOutcome
 from ..engine.toxic import ToxicChange
+from .auth import allow
 from .deps import EngineDep
 from .responses import COMMON, WITH_BODY, responses
 from .schemas_admin import (
@@ -34,7 +36,7 @@ def _run_fields(run: RunOutcome) -> dict[str, Any]:
     return fields
 
 
-@router.post("/run-zombie-protocol", responses=WITH_BODY)
+@router.post("/run-zombie-protocol", responses=WITH_BODY, dependencies=[allow(Right.OPERATE)])
 def run_zombie_protocol(
     engine: EngineDep, body: ZombieProtocolRequest | None = None
 ) -> dict[str, Any]:
@@ -52,7 +54,7 @@ def run_zombie_protocol(
     return {"success": True, "zombies_reclaimed": n, "message": message} | _run_fields(run)
 
 
-@router.post("/run-stale-token-protocol", responses=WITH_BODY)
+@router.post("/run-stale-token-protocol", responses=WITH_BODY, dependencies=[allow(Right.OPERATE)])
 def run_stale_token_protocol(
     engine: EngineDep, body: StaleTokenProtocolRequest | None = None
 ) -> dict[str, Any]:
@@ -67,7 +69,9 @@ def run_stale_token_protocol(
     return {"success": True, "tokens_moved": n, "message": message} | _run_fields(run)
 
 
-@router.post("/run-memory-decay", responses=NOT_FOUND | WITH_BODY)
+@router.post(
+    "/run-memory-decay", responses=NOT_FOUND | WITH_BODY, dependencies=[allow(Right.OPERATE)]
+)
 def run_memory_decay(engine: EngineDep, body: MemoryDecayRequest | None = None) -> dict[str, Any]:
     body = body or MemoryDecayRequest()
     run = engine.maintenance.memory_decay(
@@ -102,14 +106,14 @@ def _toxic_result(change: ToxicChange) -> dict[str, Any]:
             "message": f"Memory {m} successfully marked as toxic."}  # fmt: skip
 
 
-@router.post("/mark-toxic", responses=NOT_FOUND | WITH_BODY)
+@router.post("/mark-toxic", responses=NOT_FOUND | WITH_BODY, dependencies=[allow(Right.OPERATE)])
 def mark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
     change = engine.toxic.mark(body.memory_id, body.reason, by=body.by)
     result = _toxic_result(change)
     return {"success": True, "message": result["message"], "changed": change.changed}
 
 
-@router.post("/mark-toxic/bulk", responses=WITH_BODY)
+@router.post("/mark-toxic/bulk", responses=WITH_BODY, dependencies=[allow(Right.OPERATE)])
 def mark_toxic_bulk(body: BulkToxicRequest, engine: EngineDep) -> dict[str, Any]:
     changes = engine.toxic.mark_many(body.memory_ids, body.reason, by=body.by)
     results = [_toxic_result(c) for c in changes]
@@ -121,7 +125,7 @@ def mark_toxic_bulk(body: BulkToxicRequest, engine: EngineDep) -> dict[str, Any]
     }
 
 
-@router.post("/unmark-toxic", responses=NOT_FOUND | WITH_BODY)
+@router.post("/unmark-toxic", responses=NOT_FOUND | WITH_BODY, dependencies=[allow(Right.OPERATE)])
 def unmark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
     change = engine.toxic.unmark(body.memory_id, body.reason, by=body.by)
     m = body.memory_id
@@ -133,12 +137,14 @@ def unmark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
     return {"success": True, "message": message, "changed": change.changed}
 
 
-@router.get("/memories/{memory_id}/toxic-history", responses=NOT_FOUND)
+@router.get(
+    "/memories/{memory_id}/toxic-history", responses=NOT_FOUND, dependencies=[allow(Right.READ)]
+)
 def toxic_history(memory_id: uuid.UUID, engine: EngineDep) -> list[ToxicEvent]:
     return [ToxicEvent.of(e) for e in engine.toxic.history(memory_id)]
 
 
-@router.get("/zombies")
+@router.get("/zombies", dependencies=[allow(Right.READ)])
 def zombies(
     engine: EngineDep,
     timeout_seconds: Annotated[int | None, Query(gt=0)] = None,
@@ -148,7 +154,7 @@ def zombies(
     return ZombieListing.of(engine.maintenance.zombie_candidates(timeout_seconds, limit=limit))
 
 
-@router.get("/maintenance-runs")
+@router.get("/maintenance-runs", dependencies=[allow(Right.READ)])
 def maintenance_runs(
     engine: EngineDep, job: str | None = None, limit: Limit = 50
 ) -> list[MaintenanceRun]:
@@ -156,7 +162,7 @@ def maintenance_runs(
     return [MaintenanceRun.of(r) for r in engine.maintenance.runs(job=job, limit=limit)]
 
 
-@router.get("/scheduler")
+@router.get("/scheduler", dependencies=[allow(Right.READ)])
 def scheduler(engine: EngineDep) -> Scheduler:
     """Which replica leads each scheduled job, and until when."""
     return Scheduler.of(engine.maintenance.leadership())

@@ -6,11 +6,14 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from ..domain.enums import UowStatus
+from ..domain.security import Principal, Right
 from ..engine.uow_listing import DEFAULT_LIMIT, MAX_LIMIT
 from ..store.uow_list import UowFilter
+from .auth import PrincipalDep, allow, own_only, sees_leases
 from .deps import EngineDep
 from .encode import plain
 from .responses import COMMON, WITH_BODY, responses
@@ -31,7 +34,7 @@ def _instance(i: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/instances")
+@router.get("/instances", dependencies=[allow(Right.READ)])
 def list_instances(engine: EngineDep) -> list[dict[str, Any]]:
     return [_instance(i) for i in engine.instances.list()]
 
@@ -40,7 +43,7 @@ def _roles(rows: Any) -> list[dict[str, str]]:
     return [{"role_id": str(r.id), "name": r.name} for r in rows]
 
 
-@router.get("/instances/{instance_id}", responses=NOT_FOUND)
+@router.get("/instances/{instance_id}", responses=NOT_FOUND, dependencies=[allow(Right.READ)])
 def get_instance(instance_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     """The instance's roles and interactions; each interaction names the roles that read it
     (``read_by``: INBOUND components) and write it (``written_by``: OUTBOUND)."""
@@ -66,28 +69,34 @@ def get_instance(instance_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     }
 
 
-@router.post("/actors", status_code=201, responses=WITH_BODY)
+@router.post("/actors", status_code=201, responses=WITH_BODY, dependencies=[allow(Right.ADMIN)])
 def create_actor(body: ActorRequest, engine: EngineDep) -> dict[str, Any]:
     return {"actor_id": str(engine.instances.create_actor(body.name, body.type))}
 
 
-@router.get("/actors")
+@router.get("/actors", dependencies=[allow(Right.READ)])
 def list_actors(engine: EngineDep) -> list[Actor]:
     return [Actor.of(a) for a in engine.instances.list_actors()]
 
 
-@router.get("/actors/{actor_id}", responses=NOT_FOUND)
-def get_actor(actor_id: uuid.UUID, engine: EngineDep) -> ActorDetail:
+@router.get("/actors/{actor_id}", responses=NOT_FOUND, dependencies=[allow(Right.READ, own=True)])
+def get_actor(actor_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep) -> ActorDetail:
+    own_only(principal, principal.actor_id == actor_id, "actor record")
     return ActorDetail.of(engine.instances.actor(actor_id))
 
 
-@router.post("/actors/{actor_id}/assignments", status_code=201, responses=NOT_FOUND | WITH_BODY)
+@router.post(
+    "/actors/{actor_id}/assignments",
+    status_code=201,
+    responses=NOT_FOUND | WITH_BODY,
+    dependencies=[allow(Right.ADMIN)],
+)
 def assign(actor_id: uuid.UUID, body: AssignmentRequest, engine: EngineDep) -> dict[str, Any]:
     created = engine.instances.assign(actor_id, body.role_id)
     return {"actor_id": str(actor_id), "role_id": str(body.role_id), "created": created}
 
 
-@router.get("/uows", responses=NOT_FOUND)
+@router.get("/uows", responses=NOT_FOUND, dependencies=[allow(Right.READ)])
 def list_uows(
     engine: EngineDep,
     instance_id: uuid.UUID | None = None,
@@ -119,11 +128,32 @@ def list_uows(
     return {"items": plain(page.items), "next_cursor": page.next_cursor}
 
 
-@router.get("/uows/{uow_id}", responses=NOT_FOUND)
-def get_uow(uow_id: uuid.UUID, engine: EngineDep) -> Uow:
-    return Uow.of(engine.instances.uow(uow_id))
+@router.get(
+    "/uows/{uow_id}",
+    response_model=Uow,
+    responses=NOT_FOUND,
+    dependencies=[allow(Right.READ, own=True)],
+)
+def get_uow(uow_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep) -> Any:
+    """The UOW; ``lease_id`` only for admin keys (absent otherwise: a lease is a secret)."""
+    check_held(engine, principal, uow_id)
+    view = Uow.of(engine.instances.uow(uow_id))
+    if sees_leases(principal):
+        return view
+    return JSONResponse(view.model_dump(mode="json", exclude={"lease_id"}))
 
 
-@router.get("/uows/{uow_id}/history", responses=NOT_FOUND)
-def uow_history(uow_id: uuid.UUID, engine: EngineDep) -> UowHistory:
-    return UowHistory.of(engine.instances.history(uow_id))
+@router.get(
+    "/uows/{uow_id}/history", responses=NOT_FOUND, dependencies=[allow(Right.READ, own=True)]
+)
+def uow_history(uow_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep) -> UowHistory:
+    """Attribute versions and transitions; the lease ids of checkouts only for admin keys."""
+    check_held(engine, principal, uow_id)
+    return UowHistory.of(engine.instances.history(uow_id), show_lease=sees_leases(principal))
+
+
+def check_held(engine: EngineDep, principal: Principal, uow_id: uuid.UUID) -> None:
+    """An actor key reads only UOWs its actor holds or once held."""
+    if principal.actor_id is not None and principal.is_bound:
+        held = engine.instances.held_by(uow_id, principal.actor_id)
+        own_only(principal, held, "UOWs (those it holds or held)")

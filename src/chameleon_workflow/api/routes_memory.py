@@ -8,8 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ..domain.enums import MemoryScope
+from ..domain.security import Right
+from .auth import PrincipalDep, allow, own_only
 from .deps import EngineDep
 from .responses import COMMON, WITH_BODY, responses
+from .routes_discovery import check_held
 from .schemas import MemoryRequest, QueryBool
 from .views import Influence, Injection, Memory
 
@@ -20,7 +23,12 @@ NOT_FOUND = responses(404)
 MAX_OFFSET = 2**63 - 1
 
 
-@router.post("/roles/{role_id}/memories", status_code=201, responses=NOT_FOUND | WITH_BODY)
+@router.post(
+    "/roles/{role_id}/memories",
+    status_code=201,
+    responses=NOT_FOUND | WITH_BODY,
+    dependencies=[allow(Right.OPERATE)],
+)
 def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> Memory:
     entry = engine.memory.write(
         role_id,
@@ -33,16 +41,26 @@ def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> 
     return Memory.of(entry)
 
 
-@router.get("/roles/{role_id}/memories", responses=NOT_FOUND)
+@router.get(
+    "/roles/{role_id}/memories", responses=NOT_FOUND, dependencies=[allow(Right.READ, own=True)]
+)
 def list_memories(
     role_id: uuid.UUID,
     engine: EngineDep,
+    principal: PrincipalDep,
     scope: MemoryScope | None = None,
     actor_id: uuid.UUID | None = None,
     include_toxic: QueryBool = True,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[Memory]:
+    if principal.is_bound:  # an actor key: its own playbook only
+        own_only(
+            principal,
+            scope in (None, MemoryScope.ACTOR) and actor_id in (None, principal.actor_id),
+            "playbook (scope ACTOR, its own actor_id)",
+        )
+        scope, actor_id = MemoryScope.ACTOR, principal.actor_id
     entries = engine.memory.list_for_role(
         role_id,
         scope=scope,
@@ -54,16 +72,30 @@ def list_memories(
     return [Memory.of(e) for e in entries]
 
 
-@router.get("/memories/{memory_id}", responses=NOT_FOUND)
-def get_memory(memory_id: uuid.UUID, engine: EngineDep) -> Memory:
-    return Memory.of(engine.memory.get(memory_id))
+@router.get(
+    "/memories/{memory_id}", responses=NOT_FOUND, dependencies=[allow(Right.READ, own=True)]
+)
+def get_memory(memory_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep) -> Memory:
+    entry = engine.memory.get(memory_id)
+    mine = entry.scope == MemoryScope.ACTOR.value and entry.actor_id == principal.actor_id
+    own_only(principal, mine, "playbook entries")
+    return Memory.of(entry)
 
 
-@router.get("/memories/{memory_id}/influence", responses=NOT_FOUND)
+@router.get(
+    "/memories/{memory_id}/influence", responses=NOT_FOUND, dependencies=[allow(Right.READ)]
+)
 def memory_influence(memory_id: uuid.UUID, engine: EngineDep) -> list[Influence]:
     return [Influence.of(i) for i in engine.memory.influence(memory_id)]
 
 
-@router.get("/uows/{uow_id}/memory-injections", responses=NOT_FOUND)
-def uow_injections(uow_id: uuid.UUID, engine: EngineDep) -> list[Injection]:
+@router.get(
+    "/uows/{uow_id}/memory-injections",
+    responses=NOT_FOUND,
+    dependencies=[allow(Right.READ, own=True)],
+)
+def uow_injections(
+    uow_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep
+) -> list[Injection]:
+    check_held(engine, principal, uow_id)
     return [Injection.of(i) for i in engine.memory.injected_into(uow_id)]

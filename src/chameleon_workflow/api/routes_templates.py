@@ -10,6 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
 from ..domain.errors import InvalidInput
+from ..domain.security import Right
+from .auth import allow
 from .deps import EngineDep
 from .encode import plain
 from .responses import responses
@@ -55,7 +57,13 @@ def _decode(raw: bytes) -> str:
         raise InvalidInput("the request body must be UTF-8 encoded YAML") from exc
 
 
-@router.post("/templates", status_code=201, openapi_extra=_IMPORT_DOC, responses=_IMPORT_RESPONSES)
+@router.post(
+    "/templates",
+    status_code=201,
+    openapi_extra=_IMPORT_DOC,
+    responses=_IMPORT_RESPONSES,
+    dependencies=[allow(Right.ADMIN)],
+)
 async def import_template(request: Request, engine: EngineDep) -> dict[str, Any]:
     """Import a workflow YAML (the raw request body); 422 lists every violation."""
     text = _decode(await request.body())
@@ -70,12 +78,12 @@ async def import_template(request: Request, engine: EngineDep) -> dict[str, Any]
     }
 
 
-@router.get("/templates")
+@router.get("/templates", dependencies=[allow(Right.READ)])
 def list_templates(engine: EngineDep) -> list[dict[str, Any]]:
     return [_summary(r) for r in engine.templates.list()]
 
 
-@router.get("/templates/{template_id}")
+@router.get("/templates/{template_id}", dependencies=[allow(Right.READ)])
 def get_template(template_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     row = engine.templates.get(template_id)
     defn = engine.templates.definition(row)
@@ -117,13 +125,16 @@ _YAML_DOCUMENT = {
     "/templates/{template_id}/yaml",
     response_class=YamlResponse,
     responses={200: {"content": {"application/yaml": {"schema": _YAML_DOCUMENT}}}},
+    dependencies=[allow(Right.READ)],
 )
 def export_yaml(template_id: uuid.UUID, engine: EngineDep) -> YamlResponse:
     row = engine.templates.get(template_id)
     return YamlResponse(engine.templates.export_yaml(row))
 
 
-@router.get("/templates/{template_id}/graph", response_class=DotResponse)
+@router.get(
+    "/templates/{template_id}/graph", response_class=DotResponse, dependencies=[allow(Right.READ)]
+)
 def export_graph(template_id: uuid.UUID, engine: EngineDep) -> DotResponse:
     row = engine.templates.get(template_id)
     return DotResponse(engine.templates.export_dot(row))

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from ..domain.security import Right
+from .auth import PrincipalDep, act_as, allow
 from .deps import EngineDep
 from .encode import plain
 from .responses import responses
@@ -23,7 +25,7 @@ from .schemas import (
 router = APIRouter(tags=["workflow"], responses=responses(400, 403, 404, 409, 413, 422, 503))
 
 
-@router.post("/workflow/instantiate")
+@router.post("/workflow/instantiate", dependencies=[allow(Right.ADMIN)])
 def instantiate(body: InstantiateRequest, engine: EngineDep) -> dict[str, Any]:
     g = engine.instances.instantiate(
         body.template_id,
@@ -43,7 +45,7 @@ def instantiate(body: InstantiateRequest, engine: EngineDep) -> dict[str, Any]:
     }
 
 
-@router.post("/instances/{instance_id}/genesis", status_code=201)
+@router.post("/instances/{instance_id}/genesis", status_code=201, dependencies=[allow(Right.ADMIN)])
 def genesis(instance_id: uuid.UUID, body: GenesisRequest, engine: EngineDep) -> dict[str, Any]:
     g = engine.instances.genesis(instance_id, body.initial_context)
     return {"uow_id": str(g.uow_id), "status": g.status.value, "interaction": g.interaction}
@@ -57,17 +59,20 @@ def genesis(instance_id: uuid.UUID, body: GenesisRequest, engine: EngineDep) -> 
     "/workflow/checkout",
     response_model=None,
     responses={204: {"description": "No eligible work is waiting for this role"}},
+    dependencies=[allow(Right.WORK)],
 )
-def checkout(body: CheckoutRequest, engine: EngineDep) -> Response:
+def checkout(body: CheckoutRequest, engine: EngineDep, principal: PrincipalDep) -> Response:
     """Lease the oldest eligible UOW; 204 when there is no work."""
+    act_as(principal, body.actor_id)
     result = engine.runtime.checkout(body.actor_id, body.role_id)
     if result is None:
         return Response(status_code=204)
     return JSONResponse(plain(result))
 
 
-@router.post("/workflow/submit", response_model=None)
-def submit(body: SubmitRequest, engine: EngineDep) -> JSONResponse:
+@router.post("/workflow/submit", response_model=None, dependencies=[allow(Right.WORK)])
+def submit(body: SubmitRequest, engine: EngineDep, principal: PrincipalDep) -> JSONResponse:
+    act_as(principal, body.actor_id)
     outcome = engine.runtime.submit(
         body.uow_id,
         body.actor_id,
@@ -86,8 +91,9 @@ def submit(body: SubmitRequest, engine: EngineDep) -> JSONResponse:
     )
 
 
-@router.post("/workflow/failure", response_model=None)
-def failure(body: FailureRequest, engine: EngineDep) -> JSONResponse:
+@router.post("/workflow/failure", response_model=None, dependencies=[allow(Right.WORK)])
+def failure(body: FailureRequest, engine: EngineDep, principal: PrincipalDep) -> JSONResponse:
+    act_as(principal, body.actor_id)
     outcome = engine.runtime.fail(
         body.uow_id, body.actor_id, body.error_code, details=body.details, lease_id=body.lease_id
     )
@@ -100,8 +106,13 @@ def failure(body: FailureRequest, engine: EngineDep) -> JSONResponse:
     )
 
 
-@router.post("/workflow/uow/{uow_id}/heartbeat", response_model=None)
-def heartbeat(uow_id: uuid.UUID, body: HeartbeatRequest, engine: EngineDep) -> JSONResponse:
+@router.post(
+    "/workflow/uow/{uow_id}/heartbeat", response_model=None, dependencies=[allow(Right.WORK)]
+)
+def heartbeat(
+    uow_id: uuid.UUID, body: HeartbeatRequest, engine: EngineDep, principal: PrincipalDep
+) -> JSONResponse:
+    act_as(principal, body.actor_id)
     at = engine.runtime.heartbeat(uow_id, body.actor_id, body.lease_id)
     return JSONResponse(
         {"success": True, "message": "Heartbeat recorded.", "timestamp": at.isoformat()}

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from ..engine import instances, memory
 from ..store import records
@@ -82,7 +82,9 @@ class Uow(View):
     created_at: Time
     updated_at: Time
     entered_at: Time
-    lease_id: uuid.UUID | None
+    lease_id: uuid.UUID | None = Field(
+        default=None, description="Admin keys only: absent from every other key's answer."
+    )
     lease_holder_id: uuid.UUID | None
     leased_at: Time | None
     last_heartbeat: Time | None
@@ -164,6 +166,12 @@ class Transition(View):
             to_status=e.to_status, at=e.at, details=e.details,
         )  # fmt: skip
 
+    def without_lease(self) -> Self:
+        if not self.details or "lease_id" not in self.details:
+            return self
+        details = {k: v for k, v in self.details.items() if k != "lease_id"}
+        return self.model_copy(update={"details": details or None})
+
 
 class UowHistory(View):
     """Every attribute version and every transition of a UOW, oldest first."""
@@ -173,11 +181,14 @@ class UowHistory(View):
     transitions: list[Transition]
 
     @classmethod
-    def of(cls, h: instances.UowHistory) -> Self:
+    def of(cls, h: instances.UowHistory, *, show_lease: bool = True) -> Self:
+        transitions = [Transition.of(e) for e in h.transitions]
+        if not show_lease:  # a checkout's details name its lease: a secret
+            transitions = [t.without_lease() for t in transitions]
         return cls(
             uow_id=h.uow_id,
             attributes=[AttributeVersion.of(a) for a in h.attributes],
-            transitions=[Transition.of(e) for e in h.transitions],
+            transitions=transitions,
         )
 
 

@@ -260,6 +260,11 @@ class InstanceService:
             children=kids,
         )
 
+    def held_by(self, uow_id: uuid.UUID, actor_id: uuid.UUID) -> bool:
+        """Whether the actor holds the UOW now or held it once (an actor key's own UOWs)."""
+        with self.db.connect() as conn:
+            return uows.held_by(conn, uow_id, actor_id)
+
     def history(self, uow_id: uuid.UUID) -> UowHistory:
         with self.db.connect() as conn:
             if uows.record(conn, uow_id) is None:

@@ -286,3 +286,12 @@ def refresh_finished_children(conn: Connection, parent_ids: Iterable[uuid.UUID])
         .scalar_subquery()
     )
     conn.execute(update(U).where(U.c.id.in_(ids)).values(finished_child_count=finished))
+
+
+def held_by(conn: Connection, uow_id: uuid.UUID, actor_id: uuid.UUID) -> bool:
+    """Whether ``actor_id`` holds the UOW's lease now or ever checked it out (by the log)."""
+    holds = select(U.c.id).where(U.c.id == uow_id, U.c.lease_holder_id == actor_id)
+    checked_out = select(L.c.id).where(
+        L.c.uow_id == uow_id, L.c.actor_id == actor_id, L.c.event == "checkout"
+    )
+    return bool(conn.execute(select(exists(holds) | exists(checked_out))).scalar())
