@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
