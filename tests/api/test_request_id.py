@@ -78,7 +78,7 @@ def test_a_sane_id_is_kept_and_returned(client: TestClient, given: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "given", ["", "x" * 129, "has space", "semi;colon", "quote\"d", "é".encode(), "a,b", "\tx"]
+    "given", ["", "x" * 129, "has space", "semi;colon", 'quote"d', "é".encode(), "a,b", "\tx"]
 )
 def test_an_unsafe_id_is_replaced(client: TestClient, given: str | bytes) -> None:
     returned = client.get("/health", headers={"X-Request-ID": given}).headers["x-request-id"]
@@ -97,21 +97,20 @@ def test_sane_accepts_bytes_and_refuses_none() -> None:
 
 
 def test_error_answers_carry_the_id(client: TestClient, small_client: TestClient) -> None:
-    assert client.get(f"/uows/{unknown()}", headers={"X-Request-ID": "e404"}).headers[
-        "x-request-id"
-    ] == "e404"
-    assert client.get("/nowhere", headers={"X-Request-ID": "n404"}).headers[
-        "x-request-id"
-    ] == "n404"
+    assert (
+        client.get(f"/uows/{unknown()}", headers={"X-Request-ID": "e404"}).headers["x-request-id"]
+        == "e404"
+    )
+    assert (
+        client.get("/nowhere", headers={"X-Request-ID": "n404"}).headers["x-request-id"] == "n404"
+    )
     big = small_client.post(
         "/templates", content=b"x" * (SMALL_BODY_CAP + 1), headers={"X-Request-ID": "e413"}
     )
     assert big.status_code == 413 and big.headers["x-request-id"] == "e413"
 
 
-def test_handlers_see_the_id_and_every_log_line_carries_it(
-    probed: TestClient, kept: _Kept
-) -> None:
+def test_handlers_see_the_id_and_every_log_line_carries_it(probed: TestClient, kept: _Kept) -> None:
     answer = probed.get("/probe", headers={"X-Request-ID": "req-42"})
     assert answer.json() == {"state": "req-42", "context": "req-42"}
     made = probed.get("/probe")
