@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Chameleon-Signature"
 TIMESTAMP_HEADER = "X-Chameleon-Timestamp"
 RETRIED_STATUSES = frozenset({408, 429})
+CLOSE_GRACE_SECONDS = 2.0  # how long stopping waits for deliveries in flight, at most
 _STOP = object()
 
 
@@ -93,8 +94,9 @@ class WebhookSender:
         return True
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop retrying, post what is queued once each, and wait at most ``timeout`` seconds
-        (default: one delivery timeout) for the thread; a hung delivery is left behind."""
+        """Stop retrying, post what is queued (one attempt each) and wait for that at most
+        ``timeout`` seconds (default: the delivery timeout, at most ``CLOSE_GRACE_SECONDS``);
+        a delivery still hanging then is left to its daemon thread."""
         with self._lock:
             thread, pending, closing = self._thread, self._queue, self._closing
             self._thread = None
@@ -105,7 +107,7 @@ class WebhookSender:
             pending.put_nowait(_STOP)
         except queue.Full:
             pass  # the thread stops when it finds the queue empty after closing
-        thread.join(self.timeout if timeout is None else timeout)
+        thread.join(min(self.timeout, CLOSE_GRACE_SECONDS) if timeout is None else timeout)
 
     def _start(self) -> queue.Queue[Any]:
         """The queue of the running thread, starting one (with a new queue) if none runs."""
