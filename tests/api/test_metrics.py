@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -201,3 +204,29 @@ def test_each_app_counts_in_its_own_registry(two_apps: tuple[TestClient, TestCli
     assert Scrape(b).value("chameleon_auth_failures_total", reason="missing") == 0
     # and the DB-read gauges agree, since both read the same database
     assert Scrape(a).value("chameleon_oldest_active_heartbeat_age_seconds") == 0
+
+
+# --- the docs name what is exposed ------------------------------------------------------------
+
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+_CONFIG_BLOCK = re.compile(r"^<!-- config: prometheus -->\n```yaml\n(.*?)^```$", re.M | re.S)
+_TABLE_ROW = re.compile(r"^\| `(chameleon_[a-z_]+)` \| (\w+) \|", re.M)
+
+
+def test_the_documented_families_are_the_exposed_ones(client: TestClient) -> None:
+    documented = {
+        _family_of(name): kind for name, kind in _TABLE_ROW.findall(OPERATIONS.read_text())
+    }
+    assert documented == NEW_FAMILIES | OLD_FAMILIES
+    exposed = {name for name in Scrape(client).families if not name.endswith("_created")}
+    assert exposed == set(documented)  # (a counter's _created gauge is listed as a family)
+
+
+def test_the_sample_alert_rules_use_only_exposed_metrics(client: TestClient) -> None:
+    families = Scrape(client).families
+    blocks = [yaml.safe_load(b) for b in _CONFIG_BLOCK.findall(OPERATIONS.read_text())]
+    rules = [r for b in blocks for g in b.get("groups", []) for r in g["rules"]]
+    assert len(rules) >= 5
+    for rule in rules:
+        for name in re.findall(r"chameleon_[a-z_]+", rule["expr"]):
+            assert _family_of(name) in families, (rule["alert"], name)
