@@ -450,3 +450,15 @@ def test_a_hanging_receiver_never_holds_up_the_sweeps(
 
     asyncio.run(scenario())
     assert engine.maintenance.leadership()["leases"] == []
+
+
+def test_a_failure_alert_says_one_line_without_sql_or_parameters(
+    watch: Callable[..., tuple[Alerts, Receiver]],
+) -> None:
+    alerts, hook = watch(alert_maintenance_failures=True)
+    leaky = RuntimeError("(psycopg.errors.Whatever) it broke\n[SQL: SELECT 1]\n[parameters: (7,)]")
+    alerts.after_run(ZOMBIE_SWEEP, leaky)
+    (got,) = hook.wait_for(1)
+    assert verified(got)["message"] == (
+        "scheduled run of zombie_sweep failed: RuntimeError: (psycopg.errors.Whatever) it broke"
+    )

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from ..settings import Settings
-from ..store import health
+from ..store import faults, health
 from .maintenance import ZOMBIE_SWEEP, MaintenanceService, RunOutcome
 from .telemetry import oldest_heartbeat_age
 from .webhooks import WebhookSender
@@ -106,8 +106,8 @@ class Alerts:
         if s.alert_maintenance_failures:
             failed = isinstance(outcome, BaseException)
             message = (
-                f"scheduled run of {job} failed: {type(outcome).__name__}: {outcome}"[:500]
-                if failed
+                f"scheduled run of {job} failed: {self._describe(outcome)}"
+                if isinstance(outcome, BaseException)
                 else f"scheduled run of {job} succeeded"
             )
             self._observe("maintenance_failed", failed, failed, 1, message, subject=job)
@@ -153,11 +153,23 @@ class Alerts:
 
     # --- machinery ---------------------------------------------------------------------------
 
+    def _describe(self, exc: BaseException) -> str:
+        """One line on a failure for the alert, which leaves the system: no SQL, parameters
+        or password (SQLAlchemy puts those on the lines after the first)."""
+        fault = faults.unavailable(exc, self.maintenance.db.url, "the database")
+        text = fault.message if fault is not None else f"{type(exc).__name__}: {exc}"
+        first = text.splitlines()[0] if text else type(exc).__name__
+        return faults.scrub(first, self.maintenance.db.url)[:300]
+
     def _safely(self, check: Callable[[], None]) -> None:
         try:
             check()
-        except Exception:  # noqa: BLE001 (the database may be down: the next run checks again)
-            logger.warning("alert check %s failed", check.__name__, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 (the database may be down: the next run checks again)
+            fault = faults.unavailable(exc, self.maintenance.db.url, "the database")
+            if fault is not None:  # one line: it repeats after every run while it lasts
+                logger.warning("alert check %s skipped: %s", check.__name__, fault.message)
+            else:
+                logger.warning("alert check %s failed", check.__name__, exc_info=True)
 
     def _observe(
         self,
