@@ -230,3 +230,20 @@ def test_the_sample_alert_rules_use_only_exposed_metrics(client: TestClient) -> 
     for rule in rules:
         for name in re.findall(r"chameleon_[a-z_]+", rule["expr"]):
             assert _family_of(name) in families, (rule["alert"], name)
+
+
+def test_an_unreachable_database_leaves_out_only_the_database_gauges(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from chameleon_workflow.api.app import create_app
+
+    url = "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/test"
+    app = create_app(Settings(database_url=url, scheduler_enabled=False))
+    with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level("WARNING"):
+        record_auth_failure(c.app, "missing")
+        scrape = Scrape(c)
+    assert scrape.value("chameleon_auth_failures_total", reason="missing") == 1
+    assert "chameleon_maintenance_run_seconds" in scrape.families
+    assert "chameleon_uows" not in scrape.families
+    assert "chameleon_oldest_active_heartbeat_age_seconds" not in scrape.families
+    assert "database gauges skipped" in caplog.text and "s3cret" not in caplog.text

@@ -9,6 +9,7 @@ database at scrape time, so every replica reports the same, whole picture.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import weakref
@@ -24,6 +25,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..engine.core import Engine
 from ..engine.telemetry import oldest_heartbeat_age
+from ..store import faults
+
+logger = logging.getLogger(__name__)
 
 CHECKOUT_ROUTE = "/workflow/checkout"
 CHECKOUT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -46,18 +50,28 @@ class _WorkCollector(Collector):
         engine: Engine | None = getattr(self.app.state, "engine", None)
         if engine is None:
             return
+        yield from engine.maintenance.telemetry.collect()
+        try:
+            counts = engine.instances.counts_by_status()
+            age = oldest_heartbeat_age(engine.db, engine.clock())
+        except faults.FAULTS as exc:
+            # The process's own metrics still answer; the database gauges are left out.
+            fault = faults.unavailable(exc, engine.db.url, "the database")
+            if fault is None:
+                raise
+            logger.warning("metrics: database gauges skipped: %s", fault.message)
+            return
         gauge = GaugeMetricFamily(
             "chameleon_uows", "Units of work by status (all instances)", labels=["status"]
         )
-        for status, count in engine.instances.counts_by_status().items():
+        for status, count in counts.items():
             gauge.add_metric([status], count)
         yield gauge
         yield GaugeMetricFamily(
             "chameleon_oldest_active_heartbeat_age_seconds",
             "Seconds since the oldest heartbeat of an ACTIVE UOW (0: nothing is ACTIVE)",
-            value=oldest_heartbeat_age(engine.db, engine.clock()),
+            value=age,
         )
-        yield from engine.maintenance.telemetry.collect()
 
 
 class _RequestMetrics:
