@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from chameleon_workflow.domain.enums import ActorType
 from chameleon_workflow.engine.checkout import Checkout
 from chameleon_workflow.engine.core import Engine
+from chameleon_workflow.engine.instances import UowDetail
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -53,12 +54,12 @@ class Flow:
     def submit(self, c: Checkout, actor: uuid.UUID | None = None, **attrs: Any) -> Any:
         return self.engine.runtime.submit(c.uow_id, actor or self.actor, attrs, lease_id=c.lease_id)
 
-    def uow(self, uow_id: uuid.UUID) -> dict[str, Any]:
+    def uow(self, uow_id: uuid.UUID) -> UowDetail:
         return self.engine.instances.uow(uow_id)
 
     def where(self, uow_id: uuid.UUID) -> tuple[str, str | None]:
         u = self.uow(uow_id)
-        return u["status"], u["interaction"]
+        return u.uow.status, u.interaction
 
     def scalar(self, sql: str, **params: Any) -> Any:
         with self.engine.db.connect() as conn:

@@ -55,7 +55,7 @@ def age(flow: Flow, table: Any, column: str, seconds: float) -> None:
 
 def remember(flow: Flow, key: str = "tip") -> uuid.UUID:
     role = flow.roles["Triage"]
-    return flow.engine.memory.write(role, key=key, value=1, scope=MemoryScope.GLOBAL)["id"]  # type: ignore[no-any-return]
+    return flow.engine.memory.write(role, key=key, value=1, scope=MemoryScope.GLOBAL).id
 
 
 # --- bad input: exit 2, nothing changes ----------------------------------------------------------
@@ -97,7 +97,7 @@ def test_toxic_marks_refuse_bad_input(flow: Flow) -> None:
     blank = cli("memory", "mark-toxic", memory_id, "--reason", "   ")
     assert blank.exit_code == 2 and "reason" in blank.output
     assert cli("memory", "unmark-toxic", memory_id, "--reason", "").exit_code == 2
-    assert flow.engine.memory.get(uuid.UUID(memory_id))["is_toxic"] is False
+    assert flow.engine.memory.get(uuid.UUID(memory_id)).is_toxic is False
 
 
 def test_an_unknown_memory_or_instance_is_a_user_error_exit_2(flow: Flow) -> None:
@@ -122,7 +122,7 @@ def test_zombies_sweep_reclaims_and_records_a_cli_run(flow: Flow) -> None:
     done = out(cli("zombies", "sweep", "--timeout", "60", "--batch-size", "10"))
     assert done["zombies_reclaimed"] == 1 and done["parameters"]["batch_size"] == 10
     assert flow.where(c.uow_id) == ("FAILED", "Timeouts")
-    assert {r["trigger"] for r in flow.engine.maintenance.runs()} == {"cli"}
+    assert {r.trigger for r in flow.engine.maintenance.runs()} == {"cli"}
 
 
 def test_stale_tokens_sweep(flow: Flow) -> None:
@@ -159,10 +159,10 @@ def test_mark_and_unmark_toxic(flow: Flow) -> None:
         "message": f"Memory {memory_id} marked as toxic.",
     }
     row = flow.engine.memory.get(memory_id)
-    assert (row["is_toxic"], row["toxic_reason"], row["toxic_by"]) == (True, "wrong", "alice")
+    assert (row.is_toxic, row.toxic_reason, row.toxic_by) == (True, "wrong", "alice")
     cleared = out(cli("memory", "unmark-toxic", str(memory_id), "--reason", "fine"))
     assert cleared["changed"] is True
-    assert flow.engine.memory.get(memory_id)["toxic_by"] is None
+    assert flow.engine.memory.get(memory_id).toxic_by is None
     assert flow.engine.toxic.history(memory_id)[1]["by"].startswith("cli:")
 
 
@@ -227,7 +227,7 @@ def test_scheduler_run_reclaims_a_zombie_and_stops_cleanly_on_sigterm(
         while flow.where(c.uow_id) != ("FAILED", "Timeouts"):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        (replica,) = {lease["holder"] for lease in maintenance.leadership()["leases"]}
+        (replica,) = {lease.holder for lease in maintenance.leadership().leases}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, log.read_text()
     finally:
@@ -237,6 +237,8 @@ def test_scheduler_run_reclaims_a_zombie_and_stops_cleanly_on_sigterm(
     lines = log.read_text().splitlines()
     assert lines[0] == f"database: {flow.engine.db.where}"
     assert lines[-1] == "scheduler: stopped"
-    assert maintenance.leadership()["leases"] == []  # released at once, not left to expire
-    (reclaiming,) = [r for r in maintenance.runs(job="zombie_sweep") if r["counts"]["reclaimed"]]
-    assert reclaiming["trigger"] == "schedule" and reclaiming["replica"] == replica
+    assert maintenance.leadership().leases == []  # released at once, not left to expire
+    (reclaiming,) = [
+        r for r in maintenance.runs(job="zombie_sweep") if r.counts and r.counts["reclaimed"]
+    ]
+    assert reclaiming.trigger == "schedule" and reclaiming.replica == replica

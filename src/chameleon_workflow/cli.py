@@ -5,7 +5,9 @@ Exit codes (see cli_base): 0 done, 2 a user error (one line on stderr), 1 an int
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import socket
 import sys
 import traceback
@@ -65,10 +67,25 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=256, help="Worker processes.")] = 1,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Accept requests without an API key (local experiments; loopback only).",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP server (with the background services) on the configured database."""
     from .api.server import run as run_server
 
+    if insecure_no_auth:
+        if not is_loopback(host):
+            raise fail(
+                f"--insecure-no-auth serves without API keys, so it binds only to loopback "
+                f"(127.0.0.1, ::1 or localhost), not {host}"
+            )
+        os.environ["CHAMELEON_AUTH_ENABLED"] = "false"  # read by every worker's settings
+        typer.echo("warning: authentication is OFF (--insecure-no-auth)", err=True)
     with engine_for_cli() as engine:  # refuses a missing, unreachable or outdated database
         log_format = engine.settings.log_format
     _check_can_listen(host, port)
@@ -76,6 +93,16 @@ def serve(
         f"Chameleon on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", err=True
     )
     run_server(host, port, workers, log_level="info", log_config=logs.dict_config(log_format))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_can_listen(host: str, port: int) -> None:
@@ -219,6 +246,8 @@ def main() -> None:
     sys.exit(run())
 
 
+from .cli_keys import register as _register_keys  # noqa: E402
 from .cli_ops import register as _register_ops  # noqa: E402
 
 _register_ops(app)
+_register_keys(app)

@@ -180,11 +180,11 @@ def maintenance_runs(
         _echo(rows)
         return
     for r in rows:
-        finished = r["finished_at"].isoformat() if r["finished_at"] else "running"
-        outcome = f"error: {r['error']}" if r["error"] else json.dumps(r["counts"])
+        finished = r.finished_at.isoformat() if r.finished_at else "running"
+        outcome = f"error: {r.error}" if r.error else json.dumps(r.counts)
         typer.echo(
-            f"{r['id']}\t{r['job']}\t{r['trigger']}\t{r['started_at'].isoformat()}\t"
-            f"{finished}\t{r['replica']}\t{outcome}"
+            f"{r.id}\t{r.job}\t{r.trigger}\t{r.started_at.isoformat()}\t"
+            f"{finished}\t{r.replica}\t{outcome}"
         )
 
 

@@ -33,6 +33,24 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Request body cap.")
 
+    # Security (docs/security.md).
+    auth_enabled: bool = Field(
+        default=True,
+        description="Require an API key on every route but health, readiness, metrics and "
+        "static assets. Only 'chameleon serve --insecure-no-auth' (loopback only) turns it off.",
+    )
+    api_key_pepper: str | None = Field(
+        default=None,
+        description="Secret keying the HMAC that API key secrets are stored as; keep it out of "
+        "the database. Changing it invalidates every key.",
+    )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a process trusts a key's row: revocation and expiry take effect "
+        "within this time.",
+    )
+
     # Background services.
     scheduler_enabled: bool = True
     zombie_interval_seconds: float = Field(default=60.0, gt=0)

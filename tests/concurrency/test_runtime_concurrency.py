@@ -60,7 +60,7 @@ def test_sixteen_concurrent_checkouts_of_one_uow_lease_it_once(pg_engine: Engine
     assert errors == []
     leases = [r for r in results if r is not None]
     assert len(results) == 16 and len(leases) == 1
-    assert flow.uow(flow.first_uow)["lease_holder_id"] in actors
+    assert flow.uow(flow.first_uow).uow.lease_holder_id in actors
     checkouts = flow.scalar("SELECT count(*) FROM interaction_log WHERE event = 'checkout'")
     assert checkouts == 1
 
@@ -193,12 +193,12 @@ def test_a_process_killed_mid_submit_leaves_no_half_move(engine: Engine, db_url:
         if proc.stdout is not None:
             proc.stdout.close()
     after = flow.uow(c.uow_id)
-    assert (after["status"], after["lease_id"], after["attributes"]) == (
-        before["status"],
-        before["lease_id"],
-        before["attributes"],
+    assert (after.uow.status, after.uow.lease_id, after.attributes) == (
+        before.uow.status,
+        before.uow.lease_id,
+        before.attributes,
     )
-    events = [t["event"] for t in engine.instances.history(c.uow_id)["transitions"]]
+    events = [t.event for t in engine.instances.history(c.uow_id).transitions]
     assert events == ["genesis", "checkout"]
     assert engine.memory.list_for_role(flow.roles["Step1"]) == []
     # The lease holder can still finish the work normally.

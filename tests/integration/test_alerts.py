@@ -158,7 +158,7 @@ def flow(engine: Engine) -> Flow:
 
 def finished_sweeps(engine: Engine) -> int:
     runs = engine.maintenance.runs(job=ZOMBIE_SWEEP, limit=1000)
-    return sum(1 for r in runs if r["finished_at"] is not None)
+    return sum(1 for r in runs if r.finished_at is not None)
 
 
 # --- signatures -------------------------------------------------------------------------------
@@ -449,7 +449,14 @@ def test_a_hanging_receiver_never_holds_up_the_sweeps(
         await scheduler.stop()  # does not wait for the hung delivery beyond a short grace
 
     asyncio.run(scenario())
-    assert engine.maintenance.leadership()["leases"] == []
+    assert engine.maintenance.leadership().leases == []
+    # Released, the receiver hangs up without an answer: after the stop, the firing alert
+    # and the resolution queued behind it are each tried once more, not retried.
+    hanging.released.set()
+    failures = "chameleon_alert_delivery_failures_total"
+    telemetry = engine.maintenance.telemetry
+    until(lambda: counter(telemetry, failures, reason="network") == 2, "the failures counted")
+    assert [verified(g)["status"] for g in hanging.got] == ["firing", "resolved"]
 
 
 def test_a_failure_alert_says_one_line_without_sql_or_parameters(

@@ -106,12 +106,12 @@ def test_every_writer_records_the_one_schema(engine: Engine, clock: FakeClock) -
     assert engine.maintenance.stale_token_sweep().counts["moved"] == 1
 
     records = {
-        "genesis": flow.uow(no_route)["failure"],
-        "submit": flow.uow(routed.uow_id)["failure"],
-        "gate": flow.uow(rejected)["failure"],
-        "explicit": flow.uow(reported.uow_id)["failure"],
-        "zombie": flow.uow(silent.uow_id)["failure"],
-        "stale": flow.uow(stale)["failure"],
+        "genesis": flow.uow(no_route).uow.failure,
+        "submit": flow.uow(routed.uow_id).uow.failure,
+        "gate": flow.uow(rejected).uow.failure,
+        "explicit": flow.uow(reported.uow_id).uow.failure,
+        "zombie": flow.uow(silent.uow_id).uow.failure,
+        "stale": flow.uow(stale).uow.failure,
     }
     for record in records.values():
         _check_schema(record)

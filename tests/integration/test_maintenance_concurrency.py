@@ -139,17 +139,17 @@ def test_a_submit_racing_a_sweep_lands_or_gets_409_never_both(
     for c in leases:
         u = flow.uow(c.uow_id)
         reclaims = [
-            t for t in engine.instances.history(c.uow_id)["transitions"] if t["event"] == "reclaim"
+            t for t in engine.instances.history(c.uow_id).transitions if t.event == "reclaim"
         ]
         if outcome[c.uow_id] == "landed":
-            assert (u["status"], u["interaction"], u["reclaim_count"], reclaims) == (
+            assert (u.uow.status, u.interaction, u.uow.reclaim_count, reclaims) == (
                 "PENDING",
                 "SmallQ",
                 0,
                 [],
             )
         else:
-            assert (u["status"], u["interaction"], u["reclaim_count"]) == ("FAILED", "Timeouts", 1)
+            assert (u.uow.status, u.interaction, u.uow.reclaim_count) == ("FAILED", "Timeouts", 1)
             assert len(reclaims) == 1
 
 
@@ -173,7 +173,11 @@ def test_a_failure_inside_a_batch_leaves_only_whole_batches(
         engine.maintenance.zombie_sweep(batch_size=10)
     assert tally(engine) == {"reclaimed": 20, "logs": 20, "logged_uows": 20, "twice": 0, "torn": 0}
     (run,) = engine.maintenance.runs()
-    assert run["error"] == "RuntimeError: power cut" and run["counts"]["reclaimed"] == 20
+    assert (
+        run.error == "RuntimeError: power cut"
+        and run.counts is not None
+        and run.counts["reclaimed"] == 20
+    )
     monkeypatch.setattr(uows, "refresh_finished_children", real)
     assert engine.maintenance.zombie_sweep(batch_size=10).counts["reclaimed"] == 5
     assert tally(engine)["logged_uows"] == 25

@@ -57,7 +57,7 @@ def test_rewrite_creates_a_new_version(flow: Flow) -> None:
     role = flow.roles["Triage"]
     first = flow.engine.memory.write(role, key="tone", value="formal", scope=MemoryScope.GLOBAL)
     second = flow.engine.memory.write(role, key="tone", value="casual", scope=MemoryScope.GLOBAL)
-    assert first["id"] == second["id"] and second["version"] == 2 and second["value"] == "casual"
+    assert first.id == second.id and second.version == 2 and second.value == "casual"
 
 
 def test_checkout_injects_global_then_personal_without_toxic(flow: Flow, clock: FakeClock) -> None:
@@ -71,28 +71,28 @@ def test_checkout_injects_global_then_personal_without_toxic(flow: Flow, clock: 
     toxic = w(role, key="bad", value="advice", scope=MemoryScope.GLOBAL)
     with flow.engine.db.begin() as conn:
         conn.execute(
-            sa.update(M).where(M.c.id == toxic["id"]).values(is_toxic=True, toxic_reason="wrong")
+            sa.update(M).where(M.c.id == toxic.id).values(is_toxic=True, toxic_reason="wrong")
         )
-    created_access = flow.engine.memory.get(g1["id"])["last_accessed_at"]
+    created_access = flow.engine.memory.get(g1.id).last_accessed_at
     clock.advance(3600)
     flow.engine.memory.list_for_role(role)  # browsing is not access
-    assert flow.engine.memory.get(g1["id"])["last_accessed_at"] == created_access
+    assert flow.engine.memory.get(g1.id).last_accessed_at == created_access
 
     c = flow.take("Triage")
     assert c.context == {"tone": "casual", "limit": 100}
     injected = {e["memory_id"]: e["version"] for e in c.injected}
     # Only the entries whose value reached the context are listed: the personal "tone"
     # replaced the global one.
-    assert set(injected) == {str(p1["id"]), str(g2["id"])}
-    assert injected[str(p1["id"])] == 1
-    assert flow.engine.memory.get(g1["id"])["last_accessed_at"] == clock.now
-    assert flow.engine.memory.get(toxic["id"])["last_accessed_at"] == created_access
+    assert set(injected) == {str(p1.id), str(g2.id)}
+    assert injected[str(p1.id)] == 1
+    assert flow.engine.memory.get(g1.id).last_accessed_at == clock.now
+    assert flow.engine.memory.get(toxic.id).last_accessed_at == created_access
 
-    influence = flow.engine.memory.influence(p1["id"])
-    assert [(i["uow_id"], i["version"]) for i in influence] == [(c.uow_id, 1)]
-    assert flow.engine.memory.influence(toxic["id"]) == []
+    influence = flow.engine.memory.influence(p1.id)
+    assert [(i.uow_id, i.version) for i in influence] == [(c.uow_id, 1)]
+    assert flow.engine.memory.influence(toxic.id) == []
     rows = flow.engine.memory.injected_into(c.uow_id)
-    assert len(rows) == 1 and rows[0]["actor_id"] == flow.actor
+    assert len(rows) == 1 and rows[0].actor_id == flow.actor
 
 
 def test_learned_rule_writes_personal_playbook_not_an_attribute(flow: Flow) -> None:
@@ -104,9 +104,9 @@ def test_learned_rule_writes_personal_playbook_not_an_attribute(flow: Flow) -> N
         lease_id=c.lease_id,
     )
     assert out.learned_memory_id is not None
-    assert "_learned_rule" not in flow.uow(c.uow_id)["attributes"]
+    assert "_learned_rule" not in flow.uow(c.uow_id).attributes
     mem = flow.engine.memory.get(out.learned_memory_id)
-    assert (mem["scope"], mem["actor_id"], mem["key"]) == ("ACTOR", flow.actor, "hint")
+    assert (mem.scope, mem.actor_id, mem.key) == ("ACTOR", flow.actor, "hint")
     flow.genesis(amount=1)
     assert flow.take("Triage").context == {"hint": "check totals"}
     other = flow.new_actor("other")

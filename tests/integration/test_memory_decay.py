@@ -29,7 +29,7 @@ def remember(flow: Flow, n: int = 1, *, role: str = "Triage", prefix: str = "k")
     return [
         flow.engine.memory.write(
             flow.roles[role], key=f"{prefix}{i}", value=i, scope=MemoryScope.GLOBAL
-        )["id"]
+        ).id
         for i in range(n)
     ]
 
@@ -152,6 +152,6 @@ def test_every_run_is_recorded(flow: Flow, clock: FakeClock) -> None:
     flow.engine.maintenance.memory_decay(dry_run=True)
     flow.engine.maintenance.memory_decay(45)
     runs = flow.engine.maintenance.runs(job="memory_decay")
-    assert [r["parameters"]["retention_days"] for r in runs] == [45, 90]
-    assert runs[0]["counts"] == {"deleted": 1, "batches": 1} and runs[0]["trigger"] == "admin"
-    assert runs[0]["finished_at"] == clock.now and runs[0]["error"] is None
+    assert [r.parameters["retention_days"] for r in runs] == [45, 90]
+    assert runs[0].counts == {"deleted": 1, "batches": 1} and runs[0].trigger == "admin"
+    assert runs[0].finished_at == clock.now and runs[0].error is None

@@ -84,12 +84,12 @@ def test_checkout_takes_the_oldest_first(flow: Flow, clock: FakeClock) -> None:
 def test_checkout_leases_and_logs(flow: Flow) -> None:
     c = flow.take("Triage")
     u = flow.uow(c.uow_id)
-    assert u["status"] == "ACTIVE"
-    assert u["lease_id"] == c.lease_id
-    assert u["lease_holder_id"] == flow.actor
-    assert u["last_heartbeat"] is not None
+    assert u.uow.status == "ACTIVE"
+    assert u.uow.lease_id == c.lease_id
+    assert u.uow.lease_holder_id == flow.actor
+    assert u.uow.last_heartbeat is not None
     assert c.attributes == {"amount": 10}
-    events = [t["event"] for t in flow.engine.instances.history(c.uow_id)["transitions"]]
+    events = [t.event for t in flow.engine.instances.history(c.uow_id).transitions]
     assert events == ["genesis", "checkout"]
 
 
@@ -108,8 +108,8 @@ def test_gate_rejection_moves_work_to_ate_and_checkout_goes_on(
     for rejected in (bad, missing):
         status, where = flow.where(rejected)
         assert (status, where) == ("FAILED", "Errors")
-        assert flow.uow(rejected)["failure"]["kind"] == "gate_rejection"
-    events = [t["event"] for t in flow.engine.instances.history(bad)["transitions"]]
+        assert flow.uow(rejected).uow.failure["kind"] == "gate_rejection"
+    events = [t.event for t in flow.engine.instances.history(bad).transitions]
     assert events == ["genesis", "gate_rejected"]
 
 
@@ -127,7 +127,7 @@ def test_heartbeat_fencing(flow: Flow, clock: FakeClock) -> None:
         flow.engine.runtime.heartbeat(c.uow_id, flow.actor, uuid.uuid4())
     clock.advance(5)
     at = flow.engine.runtime.heartbeat(c.uow_id, flow.actor, c.lease_id)
-    assert flow.uow(c.uow_id)["last_heartbeat"] == at
+    assert flow.uow(c.uow_id).uow.last_heartbeat == at
     flow.submit(c, amount=10)
     with pytest.raises(LeaseLost):
         flow.engine.runtime.heartbeat(c.uow_id, flow.actor, c.lease_id)
@@ -184,10 +184,10 @@ def test_submit_versions_only_changed_attributes(flow: Flow) -> None:
         lease_id=c.lease_id,
     )
     assert out.versions_written == 1
-    history = flow.engine.instances.history(c.uow_id)["attributes"]
-    assert [(h["key"], h["version"]) for h in history] == [("amount", 1), ("checked", 1)]
-    assert history[1]["actor_id"] == flow.actor
-    assert history[1]["reasoning"] == "looks fine"
+    history = flow.engine.instances.history(c.uow_id).attributes
+    assert [(h.key, h.version) for h in history] == [("amount", 1), ("checked", 1)]
+    assert history[1].actor_id == flow.actor
+    assert history[1].reasoning == "looks fine"
     assert flow.where(c.uow_id) == ("PENDING", "SmallQ")
 
 
@@ -196,18 +196,17 @@ def test_routes_follow_conditions_and_new_versions(flow: Flow) -> None:
     out = flow.submit(c, amount=5000)
     assert (out.status.value, out.interaction) == ("PENDING", "BigQ")
     versions = [
-        (h["key"], h["version"], h["value"])
-        for h in flow.engine.instances.history(c.uow_id)["attributes"]
+        (h.key, h.version, h.value) for h in flow.engine.instances.history(c.uow_id).attributes
     ]
     assert versions == [("amount", 1, 10), ("amount", 2, 5000)]
-    assert flow.uow(c.uow_id)["lease_id"] is None
+    assert flow.uow(c.uow_id).uow.lease_id is None
 
 
 def test_no_matching_route_fails_into_ate_with_reason(flow: Flow) -> None:
     c = flow.take("Triage")
     out = flow.submit(c, amount="lots")  # neither condition can compare a string with a number
     assert (out.status.value, out.interaction) == ("FAILED", "Errors")
-    failure = flow.uow(c.uow_id)["failure"]
+    failure = flow.uow(c.uow_id).uow.failure
     assert failure["kind"] == "routing_error" and failure["reason"]
 
 
@@ -226,7 +225,7 @@ def test_failure_goes_to_ate_and_epsilon_remediates(flow: Flow) -> None:
     assert fix.failure is not None and fix.failure["code"] == "BAD_DATA"
     done = flow.submit(fix, amount=20)
     assert (done.status.value, done.interaction) == ("PENDING", "Inbox")
-    assert flow.uow(c.uow_id)["failure"] is None
+    assert flow.uow(c.uow_id).uow.failure is None
     assert flow.take("Triage").attributes["amount"] == 20
 
 
@@ -268,20 +267,20 @@ def test_heterogeneous_children_route_individually_and_cerberus_waits(flow: Flow
     small_child, big_child = out.children
     assert flow.where(small_child) == ("PENDING", "SmallQ")
     assert flow.where(big_child) == ("PENDING", "BigQ")
-    assert flow.uow(c.uow_id)["child_count"] == 2
+    assert flow.uow(c.uow_id).uow.child_count == 2
     assert flow.checkout("Finish") is None  # children still travelling
     flow.submit(flow.take("Small"), done=True)
-    assert flow.uow(c.uow_id)["finished_child_count"] == 1
+    assert flow.uow(c.uow_id).uow.finished_child_count == 1
     assert flow.checkout("Finish") is None
     flow.submit(flow.take("Big"), done=True)
-    assert flow.uow(c.uow_id)["finished_child_count"] == 2
+    assert flow.uow(c.uow_id).uow.finished_child_count == 2
     final = flow.take("Finish")
     assert final.uow_id == c.uow_id
     assert sorted(k["attributes"]["amount"] for k in final.children) == [5, 5000]
     assert flow.checkout("Finish") is None  # children are never handed out on their own
     assert flow.submit(final, reconciled=True).status.value == "COMPLETED"
     for uow in (c.uow_id, small_child, big_child):
-        assert flow.uow(uow)["status"] == "COMPLETED"
+        assert flow.uow(uow).uow.status == "COMPLETED"
 
 
 def test_decomposition_is_refused_for_children_and_non_beta(flow: Flow) -> None:
@@ -298,7 +297,7 @@ def test_decomposition_is_refused_for_children_and_non_beta(flow: Flow) -> None:
         flow.engine.runtime.submit(
             child.uow_id, flow.actor, {}, lease_id=child.lease_id, children=["x"]
         )
-    assert flow.uow(child.uow_id)["status"] == "ACTIVE"
+    assert flow.uow(child.uow_id).uow.status == "ACTIVE"
     assert out.children == [child.uow_id]
 
 
@@ -315,7 +314,7 @@ def test_abandoned_child_does_not_block_cerberus(flow: Flow) -> None:
     final = flow.take("Finish")
     assert final.uow_id == c.uow_id
     flow.submit(final)
-    assert flow.uow(first.uow_id)["status"] == "ABANDONED"
+    assert flow.uow(first.uow_id).uow.status == "ABANDONED"
 
 
 def test_abandoning_a_base_abandons_its_children(flow: Flow) -> None:
@@ -334,7 +333,7 @@ def test_abandoning_a_base_abandons_its_children(flow: Flow) -> None:
     fix = flow.take("Fixer")
     assert fix.uow_id == c.uow_id
     flow.engine.runtime.fail(fix.uow_id, flow.actor, "GIVE_UP", lease_id=fix.lease_id)
-    assert flow.uow(out.children[0])["status"] == "ABANDONED"
+    assert flow.uow(out.children[0]).uow.status == "ABANDONED"
     with pytest.raises(LeaseLost):
         flow.submit(child)
 
@@ -349,8 +348,8 @@ def test_every_transition_is_logged_with_ids(flow: Flow) -> None:
     flow.submit(big)
     final = flow.take("Finish")
     flow.submit(final)
-    rows = flow.engine.instances.history(c.uow_id)["transitions"]
-    events = [r["event"] for r in rows]
+    rows = flow.engine.instances.history(c.uow_id).transitions
+    events = [r.event for r in rows]
     assert events == [
         "genesis",
         "checkout",
@@ -363,11 +362,11 @@ def test_every_transition_is_logged_with_ids(flow: Flow) -> None:
         "submit",
         "finalize",
     ]
-    ids = [r["id"] for r in rows]
+    ids = [r.id for r in rows]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    assert all(r["instance_id"] == flow.instance_id for r in rows)
+    assert all(r.instance_id == flow.instance_id for r in rows)
     route = rows[3]
-    assert route["from_status"] == "ACTIVE" and route["to_status"] == "PENDING"
+    assert route.from_status == "ACTIVE" and route.to_status == "PENDING"
 
 
 def test_a_late_holder_is_refused_after_the_work_was_re_leased(

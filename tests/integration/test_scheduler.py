@@ -17,6 +17,7 @@ from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.engine.scheduler import Scheduler, latest_slot
 from chameleon_workflow.settings import Settings
 from chameleon_workflow.store.maintenance import zombies
+from chameleon_workflow.store.records import MaintenanceRunRecord
 from tests.conftest import FakeClock
 from tests.flows import Flow, fixture_text
 
@@ -27,8 +28,8 @@ FAST = {
 }
 
 
-def scheduled(engine: Engine, job: str | None = None) -> list[dict[str, Any]]:
-    return [r for r in engine.maintenance.runs(job=job, limit=1000) if r["trigger"] == "schedule"]
+def scheduled(engine: Engine, job: str | None = None) -> list[MaintenanceRunRecord]:
+    return [r for r in engine.maintenance.runs(job=job, limit=1000) if r.trigger == "schedule"]
 
 
 async def until(check: Callable[[], bool], seconds: float = 30.0) -> float:
@@ -80,10 +81,10 @@ def test_the_sweeps_run_on_schedule_and_are_recorded(
 
     asyncio.run(scenario())
     runs = scheduled(engine, "zombie_sweep")
-    assert runs[-1]["counts"]["reclaimed"] == 1
-    assert {r["replica"] for r in runs} == {scheduler.replica}
+    assert runs[-1].counts is not None and runs[-1].counts["reclaimed"] == 1
+    assert {r.replica for r in runs} == {scheduler.replica}
     assert scheduled(engine, "memory_decay") == []  # a new database waits for 02:00 UTC
-    assert engine.maintenance.leadership()["leases"] == []  # released on stop
+    assert engine.maintenance.leadership().leases == []  # released on stop
 
 
 def test_a_failing_run_is_recorded_and_the_schedule_goes_on(
@@ -111,8 +112,8 @@ def test_a_failing_run_is_recorded_and_the_schedule_goes_on(
 
     asyncio.run(scenario())
     first, *later = reversed(scheduled(engine, "zombie_sweep"))
-    assert first["error"] == "RuntimeError: database hiccup" and first["finished_at"] is not None
-    assert any(r["error"] is None and r["counts"]["reclaimed"] == 1 for r in later)
+    assert first.error == "RuntimeError: database hiccup" and first.finished_at is not None
+    assert any(r.error is None and r.counts and r.counts["reclaimed"] == 1 for r in later)
 
 
 def test_the_daily_decay_runs_once_when_its_slot_comes(
@@ -138,7 +139,11 @@ def test_the_daily_decay_runs_once_when_its_slot_comes(
 
     asyncio.run(scenario())
     (run,) = scheduled(engine, "memory_decay")
-    assert run["counts"]["deleted"] == 1 and run["parameters"]["retention_days"] == 90
+    assert (
+        run.counts is not None
+        and run.counts["deleted"] == 1
+        and run.parameters["retention_days"] == 90
+    )
 
 
 def test_the_app_lifespan_starts_and_stops_the_scheduler(fast: Settings) -> None:
@@ -154,7 +159,7 @@ def test_the_app_lifespan_starts_and_stops_the_scheduler(fast: Settings) -> None
         assert {lease["holder"] for lease in leases["leases"]} == {leases["replica"]}
     engine = Engine(enabled)
     try:
-        assert engine.maintenance.leadership()["leases"] == []
+        assert engine.maintenance.leadership().leases == []
     finally:
         engine.close()
 
@@ -172,11 +177,11 @@ def _leaders(schedulers: list[Scheduler], job: str) -> list[str]:
     return [s.replica for s in schedulers if s.leads(job)]
 
 
-def _no_overlap(runs: list[dict[str, Any]]) -> bool:
+def _no_overlap(runs: list[MaintenanceRunRecord]) -> bool:
     """Runs of one job by different replicas never overlap in time."""
-    ordered = sorted(runs, key=lambda r: r["started_at"])
+    ordered = sorted(runs, key=lambda r: r.started_at)
     return all(
-        a["replica"] == b["replica"] or a["finished_at"] <= b["started_at"]
+        a.replica == b.replica or (a.finished_at is not None and a.finished_at <= b.started_at)
         for a, b in zip(ordered, ordered[1:], strict=False)
     )
 
@@ -194,11 +199,11 @@ def test_one_replica_leads_and_another_takes_over(fast: Settings) -> None:
         assert all(_leaders([a, b], j) == [a.replica] for j in jobs)
         await a.stop()  # a clean stop releases the leases at once
         handover = await until(lambda: all(b.leads(j) for j in jobs), seconds=3)
-        await until(lambda: any(r["replica"] == b.replica for r in scheduled(engines[0])))
+        await until(lambda: any(r.replica == b.replica for r in scheduled(engines[0])))
         await c.start()
         await b.stop(release_leases=False)  # as if b died: its leases must expire first
         takeover = await until(lambda: all(c.leads(j) for j in jobs), seconds=3)
-        await until(lambda: any(r["replica"] == c.replica for r in scheduled(engines[0])))
+        await until(lambda: any(r.replica == c.replica for r in scheduled(engines[0])))
         await c.stop()
         return {"handover": handover, "takeover": takeover}
 
@@ -211,5 +216,5 @@ def test_one_replica_leads_and_another_takes_over(fast: Settings) -> None:
     # A clean stop releases the leases: the next tick takes over (slack for a loaded CI box).
     assert times["handover"] <= fast.leader_lease_seconds + 1.5
     assert times["takeover"] <= fast.leader_lease_seconds + 1.5  # expiry, one tick, slack
-    assert {r["replica"] for r in runs} == {a.replica, b.replica, c.replica}
+    assert {r.replica for r in runs} == {a.replica, b.replica, c.replica}
     assert _no_overlap(runs)

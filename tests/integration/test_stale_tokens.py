@@ -95,10 +95,10 @@ def test_a_stale_token_goes_to_chronos_with_the_reason(engine: Engine, clock: Fa
     clock.advance(150)
     assert _sweep(engine) == {"moved": 1, "batches": 1}
     u = flow.uow(flow.first_uow)
-    assert (u["status"], u["interaction"], u["entered_at"]) == ("FAILED", "Timeouts", clock.now)
-    assert u["failure"]["kind"] == "stale_token"
-    assert u["failure"]["details"]["limit"] == 120 and u["failure"]["details"]["waited"] == 150
-    assert u["failure"]["at"] == clock.now.isoformat()
+    assert (u.uow.status, u.interaction, u.uow.entered_at) == ("FAILED", "Timeouts", clock.now)
+    assert u.uow.failure["kind"] == "stale_token"
+    assert u.uow.failure["details"]["limit"] == 120 and u.uow.failure["details"]["waited"] == 150
+    assert u.uow.failure["at"] == clock.now.isoformat()
     topo = engine.topologies.of_instance(flow.instance_id)
     with engine.db.connect() as conn:
         (log,) = conn.execute(
@@ -131,7 +131,7 @@ def test_the_workflow_default_applies_and_an_interaction_overrides_it(
     assert flow.where(waiting) == ("PENDING", "Inbox")
     clock.advance(540)
     assert _sweep(engine)["moved"] == 1
-    assert flow.uow(waiting)["failure"]["details"]["limit"] == 600
+    assert flow.uow(waiting).uow.failure["details"]["limit"] == 600
 
 
 def test_stale_children_are_moved_and_their_parent_refreshed(
@@ -145,8 +145,8 @@ def test_stale_children_are_moved_and_their_parent_refreshed(
     clock.advance(61)
     assert _sweep(engine, batch_size=1) == {"moved": 2, "batches": 3}
     parent = flow.uow(c.uow_id)
-    assert [k["status"] for k in parent["children"]] == ["FAILED", "FAILED"]
-    assert parent["finished_child_count"] == 0
+    assert [k.status for k in parent.children] == ["FAILED", "FAILED"]
+    assert parent.uow.finished_child_count == 0
 
 
 def test_a_dry_run_counts_and_changes_nothing(engine: Engine, clock: FakeClock) -> None:
@@ -155,4 +155,4 @@ def test_a_dry_run_counts_and_changes_nothing(engine: Engine, clock: FakeClock) 
     run = engine.maintenance.stale_token_sweep(dry_run=True)
     assert run.dry_run and run.counts == {"candidates": 1} and run.sample == [flow.first_uow]
     assert flow.where(flow.first_uow) == ("PENDING", "Inbox")
-    assert engine.maintenance.runs()[0]["parameters"]["dry_run"] is True
+    assert engine.maintenance.runs()[0].parameters["dry_run"] is True

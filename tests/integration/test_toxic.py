@@ -10,6 +10,7 @@ import pytest
 from chameleon_workflow.domain.enums import MemoryScope
 from chameleon_workflow.domain.errors import InvalidInput, UnknownMemory
 from chameleon_workflow.engine.core import Engine
+from chameleon_workflow.store.records import MemoryEntry
 from tests.conftest import FakeClock
 from tests.flows import Flow, fixture_text
 
@@ -25,10 +26,10 @@ def remember(flow: Flow, key: str, value: Any, *, personal: bool = False) -> uui
     row = flow.engine.memory.write(
         flow.roles["Triage"], key=key, value=value, scope=scope, actor_id=actor
     )
-    return row["id"]  # type: ignore[no-any-return]
+    return row.id
 
 
-def memory(flow: Flow, memory_id: uuid.UUID) -> dict[str, Any]:
+def memory(flow: Flow, memory_id: uuid.UUID) -> MemoryEntry:
     return flow.engine.memory.get(memory_id)
 
 
@@ -42,7 +43,7 @@ def test_a_reason_is_required(flow: Flow, reason: Any) -> None:
         flow.engine.toxic.mark(m, reason)
     with pytest.raises(InvalidInput, match="reason"):
         flow.engine.toxic.mark_many([m], reason)
-    assert memory(flow, m)["is_toxic"] is False
+    assert memory(flow, m).is_toxic is False
     assert flow.engine.toxic.history(m) == []
 
 
@@ -50,7 +51,7 @@ def test_an_overlong_reason_is_refused(flow: Flow) -> None:
     m = remember(flow, "tip", 1)
     with pytest.raises(InvalidInput, match="reason"):
         flow.engine.toxic.mark(m, "x" * 2001)
-    assert memory(flow, m)["is_toxic"] is False
+    assert memory(flow, m).is_toxic is False
 
 
 def test_a_blank_actor_name_is_refused(flow: Flow) -> None:
@@ -71,7 +72,7 @@ def test_unmarking_needs_a_reason_too(flow: Flow) -> None:
     flow.engine.toxic.mark(m, "bad")
     with pytest.raises(InvalidInput, match="reason"):
         flow.engine.toxic.unmark(m, " ")
-    assert memory(flow, m)["is_toxic"] is True
+    assert memory(flow, m).is_toxic is True
 
 
 @pytest.mark.parametrize("count", [0, 1001])
@@ -88,8 +89,8 @@ def test_marking_stores_reason_who_and_when(flow: Flow, clock: FakeClock) -> Non
     change = flow.engine.toxic.mark(m, "  Led to incorrect results ", by="alice")
     assert (change.found, change.changed, change.toxic) == (True, True, True)
     row = memory(flow, m)
-    assert row["is_toxic"] is True
-    assert (row["toxic_reason"], row["toxic_by"], row["toxic_at"]) == (
+    assert row.is_toxic is True
+    assert (row.toxic_reason, row.toxic_by, row.toxic_at) == (
         "Led to incorrect results", "alice", clock.now,
     )  # fmt: skip
     (event,) = flow.engine.toxic.history(m)
@@ -115,7 +116,7 @@ def test_marking_twice_changes_nothing_the_second_time(flow: Flow, clock: FakeCl
     clock.advance(60)
     again = flow.engine.toxic.mark(m, "second", by="bob")
     assert (again.changed, again.toxic) == (False, True)
-    assert memory(flow, m)["toxic_by"] == "alice"
+    assert memory(flow, m).toxic_by == "alice"
     assert len(flow.engine.toxic.history(m)) == 1
 
 
@@ -126,7 +127,7 @@ def test_unmarking_restores_injection_and_is_audited(flow: Flow, clock: FakeCloc
     change = flow.engine.toxic.unmark(m, "it was fine", by="bob")
     assert (change.changed, change.toxic) == (True, False)
     row = memory(flow, m)
-    assert (row["is_toxic"], row["toxic_reason"], row["toxic_by"], row["toxic_at"]) == (
+    assert (row.is_toxic, row.toxic_reason, row.toxic_by, row.toxic_at) == (
         False, None, None, None,
     )  # fmt: skip
     assert [(e["action"], e["by"]) for e in flow.engine.toxic.history(m)] == [
@@ -144,6 +145,6 @@ def test_bulk_marking_reports_per_id(flow: Flow) -> None:
     assert [(c.memory_id, c.found, c.changed) for c in changes] == [
         (a, True, True), (missing, False, False), (b, True, False),
     ]  # fmt: skip
-    assert memory(flow, a)["toxic_reason"] == "bad batch"
-    assert memory(flow, b)["toxic_reason"] == "already"
+    assert memory(flow, a).toxic_reason == "bad batch"
+    assert memory(flow, b).toxic_reason == "already"
     assert len(flow.engine.toxic.history(a)) == 1

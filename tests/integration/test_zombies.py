@@ -71,7 +71,7 @@ def test_the_longest_timeout_a_workflow_may_set_works(engine: Engine, clock: Fak
     flow.take("Triage")
     clock.advance(10**6)
     assert engine.maintenance.zombie_sweep().counts["reclaimed"] == 0
-    assert engine.maintenance.zombie_candidates()["count"] == 0
+    assert engine.maintenance.zombie_candidates().count == 0
 
 
 def test_a_live_lease_is_not_a_zombie(flow: Flow, clock: FakeClock) -> None:
@@ -103,10 +103,12 @@ def test_a_zombie_goes_to_chronos_as_failed_and_its_lease_is_cleared(
     assert run.counts == {"reclaimed": 1, "requeued": 0, "batches": 1}
 
     u = flow.uow(c.uow_id)
-    assert (u["status"], u["interaction"], u["reclaim_count"]) == ("FAILED", "Timeouts", 1)
-    assert u["lease_id"] is u["lease_holder_id"] is u["leased_at"] is u["last_heartbeat"] is None
-    assert u["entered_at"] == clock.now
-    failure = u["failure"]
+    assert (u.uow.status, u.interaction, u.uow.reclaim_count) == ("FAILED", "Timeouts", 1)
+    assert (
+        u.uow.lease_id is u.uow.lease_holder_id is u.uow.leased_at is u.uow.last_heartbeat is None
+    )
+    assert u.uow.entered_at == clock.now
+    failure = u.uow.failure
     assert failure["kind"] == "zombie"
     assert (failure["code"], failure["role"], failure["at"]) == (
         "zombie",
@@ -192,7 +194,7 @@ def test_a_reclaimed_child_refreshes_its_parent(flow: Flow, clock: FakeClock) ->
     assert flow.engine.maintenance.zombie_sweep().counts["reclaimed"] == 1
     assert flow.where(child.uow_id) == ("FAILED", "Timeouts")
     parent = flow.uow(c.uow_id)
-    assert (parent["status"], parent["child_count"], parent["finished_child_count"]) == (
+    assert (parent.uow.status, parent.uow.child_count, parent.uow.finished_child_count) == (
         "PENDING",
         2,
         0,
@@ -207,7 +209,7 @@ def test_a_dry_run_lists_the_candidates_and_changes_nothing(flow: Flow, clock: F
     clock.advance(301)
     run = flow.engine.maintenance.zombie_sweep(dry_run=True)
     assert run.dry_run and run.counts == {"candidates": 1}
-    assert [z["id"] for z in run.sample] == [c.uow_id]
+    assert [z.id for z in run.sample] == [c.uow_id]
     assert flow.where(c.uow_id) == ("ACTIVE", "Inbox")
     assert _reclaim_logs(flow.engine, c.uow_id) == []
 
@@ -219,10 +221,10 @@ def test_candidates_are_listed_longest_silent_first(flow: Flow, clock: FakeClock
     second = flow.take("Triage")
     clock.advance(301)
     listing = flow.engine.maintenance.zombie_candidates()
-    assert listing["count"] == 2
-    assert [z["id"] for z in listing["zombies"]] == [first.uow_id, second.uow_id]
-    assert listing["zombies"][0]["policy"] == "fail"
-    assert flow.engine.maintenance.zombie_candidates(limit=1)["zombies"][0]["id"] == first.uow_id
+    assert listing.count == 2
+    assert [z.id for z in listing.zombies] == [first.uow_id, second.uow_id]
+    assert listing.zombies[0].policy == "fail"
+    assert flow.engine.maintenance.zombie_candidates(limit=1).zombies[0].id == first.uow_id
 
 
 # --- policies and timeouts from the workflow definition ------------------------------------------
@@ -238,23 +240,20 @@ def test_requeue_returns_the_uow_to_its_queue_up_to_max_reclaims(
         run = engine.maintenance.zombie_sweep()
         assert run.counts == {"reclaimed": 1, "requeued": 1, "batches": 1}
         u = flow.uow(c.uow_id)
-        assert (u["status"], u["interaction"], u["reclaim_count"]) == (
+        assert (u.uow.status, u.interaction, u.uow.reclaim_count) == (
             "PENDING",
             "Inbox",
             expected_count,
         )
-        assert u["lease_id"] is None
+        assert u.uow.lease_id is None
         with pytest.raises(LeaseLost):
             engine.runtime.heartbeat(c.uow_id, flow.actor, c.lease_id)
     flow.take("Triage")
     clock.advance(301)
     assert engine.maintenance.zombie_sweep().counts["requeued"] == 0
     u = flow.uow(flow.first_uow)
-    assert (u["status"], u["interaction"], u["reclaim_count"]) == ("FAILED", "Timeouts", 3)
-    events = [
-        (t["event"], t["to_status"])
-        for t in engine.instances.history(flow.first_uow)["transitions"]
-    ]
+    assert (u.uow.status, u.interaction, u.uow.reclaim_count) == ("FAILED", "Timeouts", 3)
+    events = [(t.event, t.to_status) for t in engine.instances.history(flow.first_uow).transitions]
     assert events.count(("reclaim", "PENDING")) == 2 and events.count(("reclaim", "FAILED")) == 1
 
 
@@ -262,7 +261,7 @@ def test_a_role_timeout_overrides_the_default(engine: Engine, clock: FakeClock) 
     flow = Flow(engine, governed(Big={"zombie_timeout_seconds": 60}), {"amount": 5})
     big, small = _one_leased_in(flow, "Big"), _one_leased_in(flow, "Small")
     clock.advance(100)
-    assert engine.maintenance.zombie_candidates()["count"] == 1
+    assert engine.maintenance.zombie_candidates().count == 1
     assert engine.maintenance.zombie_sweep().counts["reclaimed"] == 1
     assert flow.where(big) == ("FAILED", "Timeouts") and flow.where(small)[0] == "ACTIVE"
     clock.advance(201)
@@ -276,7 +275,7 @@ def test_a_workflow_timeout_overrides_the_default(engine: Engine, clock: FakeClo
     assert engine.maintenance.zombie_sweep().counts["reclaimed"] == 0
     clock.advance(601)
     assert engine.maintenance.zombie_sweep().counts["reclaimed"] == 1
-    assert flow.uow(c.uow_id)["failure"]["details"]["timeout_seconds"] == 1000
+    assert flow.uow(c.uow_id).uow.failure["details"]["timeout_seconds"] == 1000
 
 
 def test_a_role_policy_overrides_the_workflow_policy(engine: Engine, clock: FakeClock) -> None:

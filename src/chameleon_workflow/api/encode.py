@@ -1,4 +1,4 @@
-"""Turn engine values (UUIDs, datetimes, dataclasses, rows) into JSON-ready data."""
+"""Turn engine values (UUIDs, datetimes, enums, dataclasses) into JSON-ready data."""
 
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ def plain(value: Any) -> Any:
         return {str(k): plain(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if hasattr(value, "_mapping"):
-        return plain(value._mapping)
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
     return str(value)

@@ -11,7 +11,6 @@ from ..domain.enums import Trigger
 from ..engine.maintenance import RunOutcome
 from ..engine.toxic import ToxicChange
 from .deps import EngineDep
-from .encode import plain
 from .responses import COMMON, WITH_BODY, responses
 from .schemas_admin import (
     BulkToxicRequest,
@@ -20,6 +19,7 @@ from .schemas_admin import (
     ToxicRequest,
     ZombieProtocolRequest,
 )
+from .views_admin import MaintenanceRun, Scheduler, ToxicEvent, ZombieListing, sample
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=COMMON)
 NOT_FOUND = responses(404)
@@ -30,7 +30,7 @@ Limit = Annotated[int, Query(gt=0, le=1000)]
 def _run_fields(run: RunOutcome) -> dict[str, Any]:
     fields: dict[str, Any] = {"run_id": run.run_id, "dry_run": run.dry_run, **run.counts}
     if run.dry_run:
-        fields["sample"] = plain(run.sample)
+        fields["sample"] = sample(run.sample)
     return fields
 
 
@@ -134,8 +134,8 @@ def unmark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
 
 
 @router.get("/memories/{memory_id}/toxic-history", responses=NOT_FOUND)
-def toxic_history(memory_id: uuid.UUID, engine: EngineDep) -> list[dict[str, Any]]:
-    return plain(engine.toxic.history(memory_id))
+def toxic_history(memory_id: uuid.UUID, engine: EngineDep) -> list[ToxicEvent]:
+    return [ToxicEvent.of(e) for e in engine.toxic.history(memory_id)]
 
 
 @router.get("/zombies")
@@ -143,20 +143,20 @@ def zombies(
     engine: EngineDep,
     timeout_seconds: Annotated[int | None, Query(gt=0)] = None,
     limit: Limit = 100,
-) -> dict[str, Any]:
+) -> ZombieListing:
     """The UOWs a zombie sweep would reclaim now; nothing changes."""
-    return plain(engine.maintenance.zombie_candidates(timeout_seconds, limit=limit))
+    return ZombieListing.of(engine.maintenance.zombie_candidates(timeout_seconds, limit=limit))
 
 
 @router.get("/maintenance-runs")
 def maintenance_runs(
     engine: EngineDep, job: str | None = None, limit: Limit = 50
-) -> list[dict[str, Any]]:
+) -> list[MaintenanceRun]:
     """Recorded runs of the background services, newest first."""
-    return plain(engine.maintenance.runs(job=job, limit=limit))
+    return [MaintenanceRun.of(r) for r in engine.maintenance.runs(job=job, limit=limit)]
 
 
 @router.get("/scheduler")
-def scheduler(engine: EngineDep) -> dict[str, Any]:
+def scheduler(engine: EngineDep) -> Scheduler:
     """Which replica leads each scheduled job, and until when."""
-    return plain(engine.maintenance.leadership())
+    return Scheduler.of(engine.maintenance.leadership())

@@ -15,6 +15,7 @@ from .deps import EngineDep
 from .encode import plain
 from .responses import COMMON, WITH_BODY, responses
 from .schemas import ActorRequest, AssignmentRequest
+from .views import Actor, ActorDetail, Uow, UowHistory
 
 router = APIRouter(tags=["discovery"], responses=COMMON)
 NOT_FOUND = responses(404)
@@ -71,13 +72,13 @@ def create_actor(body: ActorRequest, engine: EngineDep) -> dict[str, Any]:
 
 
 @router.get("/actors")
-def list_actors(engine: EngineDep) -> list[dict[str, Any]]:
-    return plain(engine.instances.list_actors())
+def list_actors(engine: EngineDep) -> list[Actor]:
+    return [Actor.of(a) for a in engine.instances.list_actors()]
 
 
 @router.get("/actors/{actor_id}", responses=NOT_FOUND)
-def get_actor(actor_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
-    return plain(engine.instances.actor(actor_id))
+def get_actor(actor_id: uuid.UUID, engine: EngineDep) -> ActorDetail:
+    return ActorDetail.of(engine.instances.actor(actor_id))
 
 
 @router.post("/actors/{actor_id}/assignments", status_code=201, responses=NOT_FOUND | WITH_BODY)
@@ -119,10 +120,10 @@ def list_uows(
 
 
 @router.get("/uows/{uow_id}", responses=NOT_FOUND)
-def get_uow(uow_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
-    return plain(engine.instances.uow(uow_id))
+def get_uow(uow_id: uuid.UUID, engine: EngineDep) -> Uow:
+    return Uow.of(engine.instances.uow(uow_id))
 
 
 @router.get("/uows/{uow_id}/history", responses=NOT_FOUND)
-def uow_history(uow_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
-    return plain(engine.instances.history(uow_id))
+def uow_history(uow_id: uuid.UUID, engine: EngineDep) -> UowHistory:
+    return UowHistory.of(engine.instances.history(uow_id))

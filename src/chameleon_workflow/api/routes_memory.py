@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from ..domain.enums import MemoryScope
 from .deps import EngineDep
-from .encode import plain
 from .responses import COMMON, WITH_BODY, responses
 from .schemas import MemoryRequest, QueryBool
+from .views import Influence, Injection, Memory
 
 router = APIRouter(tags=["memory"], responses=COMMON)
 NOT_FOUND = responses(404)
@@ -21,8 +21,8 @@ MAX_OFFSET = 2**63 - 1
 
 
 @router.post("/roles/{role_id}/memories", status_code=201, responses=NOT_FOUND | WITH_BODY)
-def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> dict[str, Any]:
-    row = engine.memory.write(
+def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> Memory:
+    entry = engine.memory.write(
         role_id,
         key=body.key,
         value=body.value,
@@ -30,7 +30,7 @@ def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> 
         actor_id=body.actor_id,
         confidence=body.confidence,
     )
-    return plain(row)
+    return Memory.of(entry)
 
 
 @router.get("/roles/{role_id}/memories", responses=NOT_FOUND)
@@ -42,8 +42,8 @@ def list_memories(
     include_toxic: QueryBool = True,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> list[dict[str, Any]]:
-    rows = engine.memory.list_for_role(
+) -> list[Memory]:
+    entries = engine.memory.list_for_role(
         role_id,
         scope=scope,
         actor_id=actor_id,
@@ -51,19 +51,19 @@ def list_memories(
         limit=limit,
         offset=offset,
     )
-    return plain(rows)
+    return [Memory.of(e) for e in entries]
 
 
 @router.get("/memories/{memory_id}", responses=NOT_FOUND)
-def get_memory(memory_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
-    return plain(engine.memory.get(memory_id))
+def get_memory(memory_id: uuid.UUID, engine: EngineDep) -> Memory:
+    return Memory.of(engine.memory.get(memory_id))
 
 
 @router.get("/memories/{memory_id}/influence", responses=NOT_FOUND)
-def memory_influence(memory_id: uuid.UUID, engine: EngineDep) -> list[dict[str, Any]]:
-    return plain(engine.memory.influence(memory_id))
+def memory_influence(memory_id: uuid.UUID, engine: EngineDep) -> list[Influence]:
+    return [Influence.of(i) for i in engine.memory.influence(memory_id)]
 
 
 @router.get("/uows/{uow_id}/memory-injections", responses=NOT_FOUND)
-def uow_injections(uow_id: uuid.UUID, engine: EngineDep) -> list[dict[str, Any]]:
-    return plain(engine.memory.injected_into(uow_id))
+def uow_injections(uow_id: uuid.UUID, engine: EngineDep) -> list[Injection]:
+    return [Injection.of(i) for i in engine.memory.injected_into(uow_id)]

@@ -118,6 +118,23 @@ class NotAssigned(ChameleonError):
     """The actor is not assigned to the role it acts for."""
 
 
+class Unauthenticated(ChameleonError):
+    """No valid API key. The message never says whether the key was missing, malformed,
+    unknown, revoked or expired (the server's log does)."""
+
+
+class Forbidden(ChameleonError):
+    """The API key is valid but its scope (or its actor) does not allow this request."""
+
+
+class RateLimited(ChameleonError):
+    """Too many requests of this kind from this key or address; retry after a while."""
+
+    def __init__(self, message: str, retry_after: int, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
 class DatabaseUnavailable(ChameleonError):
     """The database cannot serve now (unreachable, locked, out of connections): retry later."""
 

@@ -7,6 +7,7 @@ from ..store import faults, migrate
 from ..store.database import Database
 from .clock import Clock, utcnow
 from .instances import InstanceService
+from .keys import KeyService
 from .maintenance import MaintenanceService
 from .memory import MemoryService
 from .runtime import Runtime
@@ -36,6 +37,12 @@ class Engine:
         self.maintenance = MaintenanceService(self.db, settings, clock)
         self.toxic = ToxicFilter(self.db, clock)
         self.memory = MemoryService(self.db, self.topologies, clock)
+        self.keys = KeyService(
+            self.db,
+            clock,
+            pepper=settings.api_key_pepper,
+            cache_seconds=settings.auth_cache_seconds,
+        )
 
     def scheduler(self, *, tick_seconds: float | None = None) -> Scheduler:
         """The background services on their schedules (zombie reclaim, stale tokens, memory

@@ -17,6 +17,7 @@ from ..store import actors, uows
 from ..store import instances as store
 from ..store.database import Database
 from ..store.instances import InstanceRow, RoleRow
+from ..store.records import ActorRecord, AttributeVersion, TransitionRecord, UowRecord
 from ..store.uow_list import UowFilter
 from .clock import Clock, utcnow
 from .records import attribute_rows, check_attributes, log_row, metadata, new_uow
@@ -31,6 +32,36 @@ class Genesis:
     uow_id: uuid.UUID
     status: UowStatus
     interaction: str | None
+
+
+@dataclass(frozen=True)
+class ActorDetail:
+    """An actor and the roles it is assigned to."""
+
+    actor: ActorRecord
+    role_ids: list[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class UowDetail:
+    """A UOW with its place by name, the age of its heartbeat, its latest attributes and
+    its children."""
+
+    uow: UowRecord
+    interaction: str | None
+    role: str | None
+    heartbeat_age_seconds: float | None
+    attributes: dict[str, Any]
+    children: list[UowRecord]
+
+
+@dataclass(frozen=True)
+class UowHistory:
+    """Every attribute version and every transition of a UOW, oldest first."""
+
+    uow_id: uuid.UUID
+    attributes: list[AttributeVersion]
+    transitions: list[TransitionRecord]
 
 
 class InstanceService:
@@ -196,48 +227,46 @@ class InstanceService:
                 raise UnknownActor(f"actor {actor_id} does not exist", id=str(actor_id))
             return actors.assign(conn, actor_id, role_id, self.clock())
 
-    def actor(self, actor_id: uuid.UUID) -> dict[str, Any]:
+    def actor(self, actor_id: uuid.UUID) -> ActorDetail:
         with self.db.connect() as conn:
-            row = actors.get(conn, actor_id)
-            if row is None:
+            found = actors.get(conn, actor_id)
+            if found is None:
                 raise UnknownActor(f"actor {actor_id} does not exist", id=str(actor_id))
-            return {**row._mapping, "role_ids": actors.roles_of(conn, actor_id)}
+            return ActorDetail(found, actors.roles_of(conn, actor_id))
 
-    def list_actors(self) -> builtins.list[dict[str, Any]]:
+    def list_actors(self) -> builtins.list[ActorRecord]:
         with self.db.connect() as conn:
-            return [dict(r._mapping) for r in actors.list_all(conn)]
+            return actors.list_all(conn)
 
     # --- units of work -----------------------------------------------------------------------
 
-    def uow(self, uow_id: uuid.UUID) -> dict[str, Any]:
+    def uow(self, uow_id: uuid.UUID) -> UowDetail:
         now = self.clock()
         with self.db.connect() as conn:
-            row = uows.get(conn, uow_id)
-            if row is None:
+            u = uows.record(conn, uow_id)
+            if u is None:
                 raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
             latest = uows.latest_attributes(conn, uow_id)
             kids = uows.children(conn, uow_id)
-        topo = self.topologies.of_instance(row.instance_id)
-        heartbeat_age = (now - row.last_heartbeat).total_seconds() if row.last_heartbeat else None
-        return {
-            **row._mapping,
-            "interaction": topo.interaction_name(row.current_interaction_id),
-            "role": topo.roles[row.current_role_id].name if row.current_role_id else None,
-            "heartbeat_age_seconds": heartbeat_age,
-            "attributes": {k: v for k, (_, v) in latest.items()},
-            "children": [{"id": k.id, "status": k.status} for k in kids],
-        }
+        topo = self.topologies.of_instance(u.instance_id)
+        return UowDetail(
+            uow=u,
+            interaction=topo.interaction_name(u.current_interaction_id),
+            role=topo.roles[u.current_role_id].name if u.current_role_id else None,
+            heartbeat_age_seconds=(
+                (now - u.last_heartbeat).total_seconds() if u.last_heartbeat else None
+            ),
+            attributes={k: v for k, (_, v) in latest.items()},
+            children=kids,
+        )
 
-    def history(self, uow_id: uuid.UUID) -> dict[str, Any]:
+    def history(self, uow_id: uuid.UUID) -> UowHistory:
         with self.db.connect() as conn:
-            row = uows.get(conn, uow_id)
-            if row is None:
+            if uows.record(conn, uow_id) is None:
                 raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
-            return {
-                "uow_id": uow_id,
-                "attributes": [dict(r._mapping) for r in uows.attribute_history(conn, uow_id)],
-                "transitions": [dict(r._mapping) for r in uows.log_history(conn, uow_id)],
-            }
+            return UowHistory(
+                uow_id, uows.attribute_history(conn, uow_id), uows.log_history(conn, uow_id)
+            )
 
     def role(self, role_id: uuid.UUID) -> Any:
         topo = self.topologies.of_role(role_id)

@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..store import instances, leader, uows
 from ..store.database import Database
 from ..store.maintenance import decay, runs, stale, zombies
+from ..store.records import MaintenanceRunRecord, ZombieCandidate
 from .clock import Clock, utcnow
 from .telemetry import Telemetry
 
@@ -63,6 +64,35 @@ class RunOutcome:
     parameters: dict[str, Any]
     counts: dict[str, Any]
     sample: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ZombieListing:
+    """The current zombies (up to a limit), how many there are, and the timeout applied
+    where no role or workflow sets its own."""
+
+    timeout_seconds: int
+    count: int
+    zombies: list[ZombieCandidate]
+
+
+@dataclass(frozen=True)
+class JobLeader:
+    """Who holds the leader lease of a scheduled job, until when, and whether it is current."""
+
+    job: str
+    holder: str
+    expires_at: datetime
+    active: bool
+
+
+@dataclass(frozen=True)
+class Leadership:
+    """The leader leases as seen from this replica at ``now``."""
+
+    replica: str
+    now: datetime
+    leases: list[JobLeader]
 
 
 _Body = Callable[[dict[str, Any]], list[Any]]
@@ -118,25 +148,21 @@ class MaintenanceService:
             now = self.clock()
             with self.db.connect() as conn:
                 counts["candidates"] = zombies.count(conn, plan, now)
-                return [dict(r._mapping) for r in zombies.candidates(conn, plan, now, SAMPLE_SIZE)]
+                return _candidates(conn, plan, now, SAMPLE_SIZE)
 
         return self._record(ZOMBIE_SWEEP, trigger, params, listing if dry_run else reclaim)
 
     def zombie_candidates(
         self, timeout_seconds: int | None = None, *, limit: int = SAMPLE_SIZE
-    ) -> dict[str, Any]:
+    ) -> ZombieListing:
         """The current zombies (longest silent first) and how many there are; changes nothing."""
         plan = self._zombie_plan(timeout_seconds)
         limit = positive_int(limit, "limit", maximum=MAX_LIST)
         now = self.clock()
         with self.db.connect() as conn:
             total = zombies.count(conn, plan, now)
-            rows = zombies.candidates(conn, plan, now, limit)
-        return {
-            "timeout_seconds": plan.rules.timeout_seconds,
-            "count": total,
-            "zombies": [dict(r._mapping) for r in rows],
-        }
+            found = _candidates(conn, plan, now, limit)
+        return ZombieListing(plan.rules.timeout_seconds, total, found)
 
     # --- stale token protocol ---------------------------------------------------------------
 
@@ -215,27 +241,29 @@ class MaintenanceService:
 
     # --- history -------------------------------------------------------------------------------
 
-    def runs(self, *, job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def runs(self, *, job: str | None = None, limit: int = 50) -> list[MaintenanceRunRecord]:
         """Recorded runs, newest first."""
         if job is not None and job not in JOBS:
             raise InvalidInput(f"unknown job {job!r}; jobs are {', '.join(JOBS)}", field="job")
         limit = positive_int(limit, "limit", maximum=MAX_LIST)
         with self.db.connect() as conn:
-            return [dict(r._mapping) for r in runs.recent(conn, job=job, limit=limit)]
+            return runs.recent(conn, job=job, limit=limit)
 
     def last_scheduled_run(self, job: str) -> Any:
         """When the latest scheduled, completed run of ``job`` started (None: never)."""
         with self.db.connect() as conn:
             return runs.last_completed(conn, job, trigger=Trigger.SCHEDULE.value)
 
-    def leadership(self) -> dict[str, Any]:
+    def leadership(self) -> Leadership:
         """Who leads each scheduled job, until when, as seen from this replica."""
         now = self.clock()
         with self.db.connect() as conn:
-            leases = [dict(r._mapping) for r in leader.current(conn)]
-        for lease in leases:
-            lease["active"] = lease["expires_at"] > now
-        return {"replica": self.replica, "now": now, "leases": leases}
+            leases = leader.current(conn)
+        return Leadership(
+            self.replica,
+            now,
+            [JobLeader(x.job, x.holder, x.expires_at, x.expires_at > now) for x in leases],
+        )
 
     # --- machinery -----------------------------------------------------------------------------
 
@@ -308,6 +336,12 @@ class MaintenanceService:
         self.telemetry.run_finished(
             job, params, counts, seconds=seconds, failed=failed, now=self.clock()
         )
+
+
+def _candidates(
+    conn: Connection, plan: zombies.ZombiePlan, now: datetime, limit: int
+) -> list[ZombieCandidate]:
+    return [ZombieCandidate.from_row(r) for r in zombies.candidates(conn, plan, now, limit)]
 
 
 def _reclaim(

@@ -3,14 +3,45 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ..domain.enums import MemoryScope, RoleType
 from ..domain.errors import InvalidInput, UnknownActor, UnknownMemory, UnknownUow
 from ..store import actors, memory, uows
 from ..store.database import Database
+from ..store.records import MemoryEntry
 from .clock import Clock, utcnow
 from .topology import TopologyCache
+
+
+@dataclass(frozen=True)
+class Influence:
+    """One checkout a memory was injected into, and the version it was given."""
+
+    uow_id: uuid.UUID
+    actor_id: uuid.UUID | None
+    role_id: uuid.UUID | None
+    injected_at: datetime
+    version: int
+
+
+@dataclass(frozen=True)
+class InjectedMemory:
+    memory_id: uuid.UUID
+    version: int
+
+
+@dataclass(frozen=True)
+class Injection:
+    """The memories (each at the version given) injected into one checkout of a UOW."""
+
+    uow_id: uuid.UUID
+    actor_id: uuid.UUID | None
+    role_id: uuid.UUID | None
+    injected_at: datetime
+    entries: list[InjectedMemory]
 
 
 class MemoryService:
@@ -28,7 +59,7 @@ class MemoryService:
         scope: MemoryScope,
         actor_id: uuid.UUID | None = None,
         confidence: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> MemoryEntry:
         """Create a global or personal memory of the role, or a new version of it."""
         topo = self.topologies.of_role(role_id)
         if topo.role_type(role_id) is RoleType.ALPHA:
@@ -40,7 +71,7 @@ class MemoryService:
         with self.db.begin() as conn:
             if actor_id is not None and actors.get(conn, actor_id) is None:
                 raise UnknownActor(f"actor {actor_id} does not exist", id=str(actor_id))
-            row = memory.upsert(
+            return memory.upsert(
                 conn,
                 instance_id=topo.id,
                 role_id=role_id,
@@ -51,7 +82,6 @@ class MemoryService:
                 confidence=confidence,
                 now=self.clock(),
             )
-        return dict(row._mapping)
 
     def list_for_role(
         self,
@@ -62,11 +92,11 @@ class MemoryService:
         include_toxic: bool = True,
         limit: int = 500,
         offset: int = 0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[MemoryEntry]:
         """Browse a role's memories; browsing does not count as access."""
         self.topologies.of_role(role_id)
         with self.db.connect() as conn:
-            rows = memory.list_for_role(
+            return memory.list_for_role(
                 conn,
                 role_id,
                 scope=scope,
@@ -75,48 +105,38 @@ class MemoryService:
                 limit=limit,
                 offset=offset,
             )
-        return [dict(r._mapping) for r in rows]
 
-    def get(self, memory_id: uuid.UUID) -> dict[str, Any]:
+    def get(self, memory_id: uuid.UUID) -> MemoryEntry:
         with self.db.connect() as conn:
-            row = memory.get(conn, memory_id)
-        if row is None:
+            entry = memory.get(conn, memory_id)
+        if entry is None:
             raise UnknownMemory(f"memory {memory_id} does not exist", id=str(memory_id))
-        return dict(row._mapping)
+        return entry
 
-    def influence(self, memory_id: uuid.UUID) -> list[dict[str, Any]]:
+    def influence(self, memory_id: uuid.UUID) -> list[Influence]:
         """Every checkout the memory was injected into (UOW, actor, role, version, time)."""
         with self.db.connect() as conn:
             rows = memory.uows_influenced_by(conn, memory_id)
             if not rows and memory.get(conn, memory_id) is None:
                 raise UnknownMemory(f"memory {memory_id} does not exist", id=str(memory_id))
         return [
-            {
-                "uow_id": r.uow_id,
-                "actor_id": r.actor_id,
-                "role_id": r.role_id,
-                "injected_at": r.injected_at,
-                "version": memory.injected_version(r, memory_id),
-            }
+            Influence(r.uow_id, r.actor_id, r.role_id, r.injected_at, r.version_of(memory_id))
             for r in rows
         ]
 
-    def injected_into(self, uow_id: uuid.UUID) -> list[dict[str, Any]]:
+    def injected_into(self, uow_id: uuid.UUID) -> list[Injection]:
         """The memories injected into each checkout of the UOW."""
         with self.db.connect() as conn:
-            if uows.get(conn, uow_id) is None:
+            if uows.record(conn, uow_id) is None:
                 raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
             rows = memory.injections_of_uow(conn, uow_id)
         return [
-            {
-                "uow_id": r.uow_id,
-                "actor_id": r.actor_id,
-                "role_id": r.role_id,
-                "injected_at": r.injected_at,
-                "entries": [
-                    {"memory_id": str(i), "version": v}
-                    for i, v in zip(r.memory_ids, r.versions, strict=True)
-                ],
-            }
+            Injection(
+                r.uow_id,
+                r.actor_id,
+                r.role_id,
+                r.injected_at,
+                [InjectedMemory(i, v) for i, v in zip(r.memory_ids, r.versions, strict=True)],
+            )
             for r in rows
         ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, insert, select
 
 from ..domain.enums import ActorType
+from .records import ActorRecord
 from .tables import Actor, RoleAssignment, table
 
 AC = table(Actor)
@@ -23,12 +23,13 @@ def create(conn: Connection, *, name: str, actor_type: ActorType, now: datetime)
     return actor_id
 
 
-def get(conn: Connection, actor_id: uuid.UUID) -> Row[Any] | None:
-    return conn.execute(select(AC).where(AC.c.id == actor_id)).first()
+def get(conn: Connection, actor_id: uuid.UUID) -> ActorRecord | None:
+    row = conn.execute(select(AC).where(AC.c.id == actor_id)).first()
+    return ActorRecord.from_row(row) if row is not None else None
 
 
-def list_all(conn: Connection) -> list[Row[Any]]:
-    return list(conn.execute(select(AC).order_by(AC.c.created_at)))
+def list_all(conn: Connection) -> list[ActorRecord]:
+    return [ActorRecord.from_row(r) for r in conn.execute(select(AC).order_by(AC.c.created_at))]
 
 
 def assign(conn: Connection, actor_id: uuid.UUID, role_id: uuid.UUID, now: datetime) -> bool:

@@ -8,11 +8,12 @@ Whichever statement changed a row decides who leads.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Connection, Row, Table, delete, or_, select, update
+from sqlalchemy import Connection, Table, delete, or_, select, update
 
 from . import dialects
+from .records import LeaderLeaseRecord
 from .tables import LeaderLease
 
 LL = cast(Table, LeaderLease.__table__)
@@ -40,5 +41,5 @@ def release(conn: Connection, job: str, holder: str) -> bool:
     return result.rowcount == 1
 
 
-def current(conn: Connection) -> list[Row[Any]]:
-    return list(conn.execute(select(LL).order_by(LL.c.job)))
+def current(conn: Connection) -> list[LeaderLeaseRecord]:
+    return [LeaderLeaseRecord.from_row(r) for r in conn.execute(select(LL).order_by(LL.c.job))]

@@ -22,6 +22,7 @@ from sqlalchemy import (
 
 from ..domain.enums import MemoryScope
 from . import dialects
+from .records import InjectionRecord, MemoryEntry
 from .tables import Memory, MemoryEvent, MemoryInjection, table
 
 M = table(Memory)
@@ -109,7 +110,7 @@ def upsert(
     now: datetime,
     confidence: float | None = None,
     source_uow_id: uuid.UUID | None = None,
-) -> Row[Any]:
+) -> MemoryEntry:
     """Create the memory, or write a new version of the existing one with that key."""
     owner = M.c.actor_id == actor_id if actor_id is not None else M.c.actor_id.is_(None)
     stmt = select(M.c.id, M.c.version).where(
@@ -148,13 +149,14 @@ def upsert(
         if source_uow_id is not None:
             values["source_uow_id"] = source_uow_id
         conn.execute(update(M).where(M.c.id == memory_id).values(**values))
-    row = get(conn, memory_id)
-    assert row is not None
-    return row
+    entry = get(conn, memory_id)
+    assert entry is not None
+    return entry
 
 
-def get(conn: Connection, memory_id: uuid.UUID) -> Row[Any] | None:
-    return conn.execute(select(M).where(M.c.id == memory_id)).first()
+def get(conn: Connection, memory_id: uuid.UUID) -> MemoryEntry | None:
+    row = conn.execute(select(M).where(M.c.id == memory_id)).first()
+    return MemoryEntry.from_row(row) if row is not None else None
 
 
 def list_for_role(
@@ -166,7 +168,7 @@ def list_for_role(
     include_toxic: bool = True,
     limit: int = 500,
     offset: int = 0,
-) -> list[Row[Any]]:
+) -> list[MemoryEntry]:
     stmt = select(M).where(M.c.role_id == role_id)
     if scope is not None:
         stmt = stmt.where(M.c.scope == scope.value)
@@ -174,7 +176,8 @@ def list_for_role(
         stmt = stmt.where(M.c.actor_id == actor_id)
     if not include_toxic:
         stmt = stmt.where(M.c.is_toxic.is_(False))
-    return list(conn.execute(stmt.order_by(M.c.scope, M.c.key).limit(limit).offset(offset)))
+    rows = conn.execute(stmt.order_by(M.c.scope, M.c.key).limit(limit).offset(offset))
+    return [MemoryEntry.from_row(r) for r in rows]
 
 
 def purge_learned_from(conn: Connection, base_uow_id: uuid.UUID, now: datetime) -> int:
@@ -195,17 +198,14 @@ def purge_learned_from(conn: Connection, base_uow_id: uuid.UUID, now: datetime) 
     return conn.execute(delete(M).where(learned)).rowcount
 
 
-def injections_of_uow(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
-    return list(conn.execute(select(MI).where(MI.c.uow_id == uow_id).order_by(MI.c.id)))
+def injections_of_uow(conn: Connection, uow_id: uuid.UUID) -> list[InjectionRecord]:
+    rows = conn.execute(select(MI).where(MI.c.uow_id == uow_id).order_by(MI.c.id))
+    return [InjectionRecord.from_row(r) for r in rows]
 
 
-def uows_influenced_by(conn: Connection, memory_id: uuid.UUID, limit: int = 500) -> list[Row[Any]]:
+def uows_influenced_by(
+    conn: Connection, memory_id: uuid.UUID, limit: int = 500
+) -> list[InjectionRecord]:
     """Injection rows whose memory ids include the memory."""
     stmt = select(MI).where(dialects.of(conn).list_contains(MI.c.memory_ids, memory_id))
-    return list(conn.execute(stmt.order_by(MI.c.id).limit(limit)))
-
-
-def injected_version(row: Row[Any], memory_id: uuid.UUID) -> int:
-    """The version of ``memory_id`` that an injection row recorded."""
-    ids = [str(i) for i in row.memory_ids]
-    return int(row.versions[ids.index(str(memory_id))])
+    return [InjectionRecord.from_row(r) for r in conn.execute(stmt.order_by(MI.c.id).limit(limit))]

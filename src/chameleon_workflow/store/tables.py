@@ -179,6 +179,22 @@ class Actor(Base):
     created_at: Mapped[datetime]
 
 
+class ApiKey(Base):
+    """An API key: its secret is stored only as an HMAC (see ``engine.keys``)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Name)
+    scope: Mapped[str] = mapped_column(Enum)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(_fk("actors.id"))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(Name)
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
 class RoleAssignment(Base):
     __tablename__ = "role_assignments"
     actor_id: Mapped[uuid.UUID] = mapped_column(_fk("actors.id"), primary_key=True)

@@ -13,8 +13,9 @@ from sqlalchemy.types import TypeDecorator
 # SQLite only auto-increments an INTEGER PRIMARY KEY, so big ids fall back to INTEGER there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-# JSONB on PostgreSQL, JSON text elsewhere.
-Json = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# JSONB on PostgreSQL, JSON text elsewhere. A Python None is SQL NULL on both (never the JSON
+# text 'null'), as the one-statement PostgreSQL paths write it.
+Json = JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 
 
 # Lists of ids and of integers: native arrays on PostgreSQL, JSON lists on SQLite.

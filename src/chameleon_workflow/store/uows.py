@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 
 from ..domain.enums import UowStatus
 from . import dialects, sql
+from .records import AttributeVersion, TransitionRecord, UowRecord
 from .tables import InteractionLog, Uow, UowAttribute, table
 from .work import LogEntry, UowState
 
@@ -61,18 +62,20 @@ def latest_attributes(conn: Connection, uow_id: uuid.UUID) -> dict[str, tuple[in
     return latest
 
 
-def attribute_history(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
-    return list(
-        conn.execute(
-            select(A.c.key, A.c.version, A.c.value, A.c.actor_id, A.c.reasoning, A.c.created_at)
-            .where(A.c.uow_id == uow_id)
-            .order_by(A.c.created_at, A.c.id)
-        )
+def attribute_history(conn: Connection, uow_id: uuid.UUID) -> list[AttributeVersion]:
+    """Every version of every attribute of the UOW, in the order they were written."""
+    rows = conn.execute(
+        select(A.c.key, A.c.version, A.c.value, A.c.actor_id, A.c.reasoning, A.c.created_at)
+        .where(A.c.uow_id == uow_id)
+        .order_by(A.c.created_at, A.c.id)
     )
+    return [AttributeVersion.from_row(r) for r in rows]
 
 
-def log_history(conn: Connection, uow_id: uuid.UUID) -> list[Row[Any]]:
-    return list(conn.execute(select(L).where(L.c.uow_id == uow_id).order_by(L.c.id)))
+def log_history(conn: Connection, uow_id: uuid.UUID) -> list[TransitionRecord]:
+    """The UOW's interaction-log rows, in the order they were written."""
+    rows = conn.execute(select(L).where(L.c.uow_id == uow_id).order_by(L.c.id))
+    return [TransitionRecord.from_row(r) for r in rows]
 
 
 def get(conn: Connection, uow_id: uuid.UUID, *, for_update: bool = False) -> Row[Any] | None:
@@ -87,8 +90,16 @@ def counts_by_status(conn: Connection) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
-def children(conn: Connection, parent_id: uuid.UUID) -> list[Row[Any]]:
-    return list(conn.execute(select(U).where(U.c.parent_id == parent_id).order_by(U.c.created_at)))
+def record(conn: Connection, uow_id: uuid.UUID) -> UowRecord | None:
+    """The UOW as a record (reads only; ``get`` is the row the write paths lock)."""
+    row = conn.execute(select(U).where(U.c.id == uow_id)).first()
+    return UowRecord.from_row(row) if row is not None else None
+
+
+def children(conn: Connection, parent_id: uuid.UUID) -> list[UowRecord]:
+    """The UOWs decomposed from ``parent_id``, oldest first."""
+    rows = conn.execute(select(U).where(U.c.parent_id == parent_id).order_by(U.c.created_at))
+    return [UowRecord.from_row(r) for r in rows]
 
 
 def children_with_attributes(

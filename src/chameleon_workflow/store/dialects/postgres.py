@@ -123,7 +123,9 @@ def _story(u: str) -> str:
 
 
 # The memory part of a checkout: the visible memories, personal overriding global key by
-# key, the access stamp (at most once a minute per memory) and the audit row.
+# key, the access stamp (at most once a minute per memory) and the audit row. Entries are
+# listed in code point order of their keys (COLLATE "C"), as SQLite's implementation sorts
+# them, whatever the database's collation.
 _MEMORY_CTES = f"""
 , v AS (
   SELECT id, scope, key, value, version, last_accessed_at FROM {MEMORIES.name}
@@ -134,7 +136,8 @@ _MEMORY_CTES = f"""
   SELECT DISTINCT ON (key) id, key, value, version FROM v
   ORDER BY key, (scope = {lit(PERSONAL)}) DESC
 ), picked AS (
-  SELECT array_agg(id ORDER BY key) AS ids, array_agg(version ORDER BY key) AS versions FROM e
+  SELECT array_agg(id ORDER BY key COLLATE "C") AS ids,
+    array_agg(version ORDER BY key COLLATE "C") AS versions FROM e
 ), t AS (
   UPDATE {MEMORIES.name} m SET last_accessed_at = :now FROM v
   WHERE m.id = v.id AND (v.last_accessed_at IS NULL OR v.last_accessed_at < :touch_before)

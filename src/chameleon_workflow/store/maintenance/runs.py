@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, func, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 
+from ..records import MaintenanceRunRecord
 from ..tables import MaintenanceRun
 
 MR = cast(Table, MaintenanceRun.__table__)
@@ -47,15 +48,18 @@ def finish(
     )
 
 
-def recent(conn: Connection, *, job: str | None, limit: int) -> list[Row[Any]]:
+def recent(conn: Connection, *, job: str | None, limit: int) -> list[MaintenanceRunRecord]:
+    """The latest ``limit`` runs (of ``job``, or of every job), newest first."""
     stmt = select(MR)
     if job is not None:
         stmt = stmt.where(MR.c.job == job)
-    return list(conn.execute(stmt.order_by(MR.c.started_at.desc(), MR.c.id.desc()).limit(limit)))
+    rows = conn.execute(stmt.order_by(MR.c.started_at.desc(), MR.c.id.desc()).limit(limit))
+    return [MaintenanceRunRecord.from_row(r) for r in rows]
 
 
-def get(conn: Connection, run_id: int) -> Row[Any] | None:
-    return conn.execute(select(MR).where(MR.c.id == run_id)).first()
+def get(conn: Connection, run_id: int) -> MaintenanceRunRecord | None:
+    row = conn.execute(select(MR).where(MR.c.id == run_id)).first()
+    return MaintenanceRunRecord.from_row(row) if row is not None else None
 
 
 def last_completed(conn: Connection, job: str, *, trigger: str) -> datetime | None:

@@ -1,0 +1,82 @@
+"""Authentication and authorization of HTTP requests.
+
+Every route declares the one :class:`~chameleon_workflow.domain.security.Right` it needs
+with ``dependencies=[allow(Right.X)]`` (or is listed in :data:`OPEN_PATHS`); the
+authorization matrix test fails for a route that does neither. The caller is the API key
+in ``Authorization: Bearer <key>``; an ``actor`` key is further checked by the route
+against the actor the request acts as (:func:`act_as`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from ..domain.errors import Forbidden
+from ..domain.security import NEEDED, Principal, Right, Scope, allows
+
+# Paths anyone may call: liveness, readiness, metrics (configurable), the API page and the
+# assets it loads, and the home page.
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/"})
+
+ANONYMOUS = Principal(key_id=None, name="anonymous (authentication off)", scope=Scope.ADMIN)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The key in ``Authorization: Bearer <key>``, or None."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    kind, _, token = header.partition(" ")
+    return token.strip() if kind.lower() == "bearer" and token.strip() else ""
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller of this request (authenticated once per request)."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    if not request.app.state.settings.auth_enabled:
+        principal = ANONYMOUS
+    else:
+        principal = request.app.state.engine.keys.authenticate(bearer_token(request))
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def allow(right: Right) -> Any:
+    """The dependency a route declares: the caller's scope must grant ``right``."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not allows(principal.scope, right):
+            raise Forbidden(
+                f"this request needs an API key with scope {NEEDED[right]}; "
+                f"this key's scope is {principal.scope.value}",
+                needed=right.value,
+                scope=principal.scope.value,
+            )
+        return principal
+
+    check.right = right  # type: ignore[attr-defined]  # read by the matrix test
+    return Depends(check)
+
+
+def right_of(dependency: Callable[..., Any]) -> Right | None:
+    """The right a route dependency enforces (None: not an :func:`allow` dependency)."""
+    return getattr(dependency, "right", None)
+
+
+def act_as(principal: Principal, actor_id: uuid.UUID) -> None:
+    """An actor key may act only as its own actor (an admin key as anyone)."""
+    if principal.scope is Scope.ACTOR and principal.actor_id != actor_id:
+        raise Forbidden(
+            f"this API key acts as actor {principal.actor_id}, not {actor_id}",
+            key_actor_id=str(principal.actor_id),
+            actor_id=str(actor_id),
+        )
