@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click
 
+from . import logs
 from .cli_base import (
     EXIT_INTERNAL,
     EXIT_USAGE,
@@ -86,13 +87,13 @@ def serve(
             )
         os.environ["CHAMELEON_AUTH_ENABLED"] = "false"  # read by every worker's settings
         typer.echo(f"warning: authentication is OFF ({how})", err=True)
-    with engine_for_cli():  # refuses a missing, unreachable or outdated database
-        pass
+    with engine_for_cli() as engine:  # refuses a missing, unreachable or outdated database
+        log_format = engine.settings.log_format
     _check_can_listen(host, port)
     typer.echo(
         f"Chameleon on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", err=True
     )
-    run_server(host, port, workers, log_level="info")
+    run_server(host, port, workers, log_level="info", log_config=logs.dict_config(log_format))
 
 
 def is_loopback(host: str) -> bool:

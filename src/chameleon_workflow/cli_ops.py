@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import logging
 import os
 import signal
 import uuid
@@ -21,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from . import logs
 from .cli_base import engine_for_cli, retry_while_busy
 from .domain.enums import Trigger
 from .engine.core import Engine
@@ -195,7 +195,7 @@ def scheduler_run() -> None:
     CHAMELEON_SCHEDULER_ENABLED says: that setting is for the server's own scheduler."""
     with _engine() as engine:
         s = engine.settings
-        _log_to_stderr()
+        logs.configure(s.log_format)
         typer.echo(
             f"scheduler: replica {engine.maintenance.replica}; zombie sweep every "
             f"{s.zombie_interval_seconds:g} s, stale tokens every "
@@ -214,24 +214,3 @@ async def _until_signalled(engine: Engine) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await engine.scheduler().run_until(stop)
-
-
-class _WithFields(logging.Formatter):
-    """The message, then the fields the services log with it (job, run, counts, replica)."""
-
-    FIELDS = ("job", "run_id", "trigger", "counts", "replica")
-
-    def formatMessage(self, record: logging.LogRecord) -> str:  # (before any traceback)
-        fields = " ".join(
-            f"{k}={json.dumps(getattr(record, k), default=str)}"
-            for k in self.FIELDS
-            if hasattr(record, k)
-        )
-        line = super().formatMessage(record)
-        return f"{line} {fields}" if fields else line
-
-
-def _log_to_stderr() -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(_WithFields("%(asctime)s %(levelname)s %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])

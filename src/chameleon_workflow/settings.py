@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import json
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .domain.enums import ZombiePolicy
 
@@ -85,3 +89,64 @@ class Settings(BaseSettings):
     topology_cache_size: int = Field(
         default=1024, ge=1, description="Instances whose topology each process keeps (LRU)."
     )
+
+    # Operations: the log format, and alerts (docs/operations.md, "Alerts"). A threshold of
+    # 0 switches its alert off.
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines of `serve` and `scheduler run`: text or JSON."
+    )
+    alert_webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Where alerts are POSTed (comma-separated or a JSON list; http or https).",
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key of the signature header (required with URLs)."
+    )
+    alert_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    alert_retries: int = Field(default=3, ge=0, le=20)
+    alert_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="First retry pause; it doubles with each retry."
+    )
+    alert_queue_size: int = Field(default=100, ge=1, description="Alerts waiting for delivery.")
+    alert_zombies_reclaimed: int = Field(
+        default=0, ge=0, description="Alert when one sweep reclaims at least this many."
+    )
+    alert_epsilon_queue_depth: int = Field(
+        default=0, ge=0, description="Alert when this many UOWs wait for EPSILON roles."
+    )
+    alert_heartbeat_age_seconds: float = Field(
+        default=0, ge=0, description="Alert when the oldest ACTIVE heartbeat is this old."
+    )
+    alert_maintenance_failures: bool = Field(
+        default=True, description="Alert when a scheduled maintenance run fails."
+    )
+    alert_maintenance_missed_intervals: float = Field(
+        default=3,
+        ge=0,
+        description="Alert when a job has not succeeded for this many of its intervals.",
+    )
+
+    @field_validator("alert_webhook_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [u.strip() for u in text.split(",") if u.strip()]
+        return value
+
+    @field_validator("alert_webhook_urls")
+    @classmethod
+    def _check_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+        return urls
+
+    @model_validator(mode="after")
+    def _signed_alerts(self) -> Settings:
+        if self.alert_webhook_urls and not self.alert_webhook_secret:
+            raise ValueError("CHAMELEON_ALERT_WEBHOOK_URLS needs CHAMELEON_ALERT_WEBHOOK_SECRET")
+        return self

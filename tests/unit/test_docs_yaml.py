@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from chameleon_workflow.domain.errors import DefinitionInvalid
 from chameleon_workflow.engine.templates import validate_yaml
@@ -53,5 +54,7 @@ def test_a_docs_yaml_block_behaves_as_marked(where: str, mark: str, body: str) -
             validate_yaml(body)
         others = [str(v) for v in caught.value.violations if not MISSING_SECTION.search(v.message)]
         assert others == []
+    elif kind == "config":
+        assert isinstance(yaml.safe_load(body), dict)
     else:
         pytest.fail(f"{where}: unknown mark <!-- {mark} --> (see docs/workflows.md)")

@@ -15,6 +15,7 @@ from ..settings import Settings
 from . import docs_page, errors, home, metrics
 from .deps import EngineDep
 from .limits import BodyLimit
+from .request_id import RequestId
 from .responses import responses
 from .routes_admin import router as admin_router
 from .routes_discovery import router as discovery_router
@@ -74,4 +75,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return HTMLResponse(home.render(engine))
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestId)  # outermost: every response and log line carries the id
     return app

@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from ..domain.errors import Forbidden
+from ..domain.errors import Forbidden, Unauthenticated
 from ..domain.security import NEEDED, Principal, Right, Scope, allows
+from .metrics import record_auth_failure
 
 # Paths anyone may call: liveness, readiness, metrics (configurable), the API page and the
 # assets it loads, and the home page.
@@ -42,7 +43,11 @@ def current_principal(request: Request) -> Principal:
     if not request.app.state.settings.auth_enabled:
         principal = ANONYMOUS
     else:
-        principal = request.app.state.engine.keys.authenticate(bearer_token(request))
+        try:
+            principal = request.app.state.engine.keys.authenticate(bearer_token(request))
+        except Unauthenticated as refused:
+            record_auth_failure(request.app, refused.reason)
+            raise
     request.state.principal = principal
     return principal
 
@@ -57,10 +62,11 @@ def allow(right: Right, *, own: bool = False) -> Any:
     actor's records (:func:`own_only`).
     """
 
-    def check(principal: PrincipalDep) -> Principal:
+    def check(request: Request, principal: PrincipalDep) -> Principal:
         if own and principal.scope is Scope.ACTOR:
             return principal
         if not allows(principal.scope, right):
+            record_auth_failure(request.app, "forbidden")
             raise Forbidden(
                 f"this request needs an API key with scope {NEEDED[right]}; "
                 f"this key's scope is {principal.scope.value}",

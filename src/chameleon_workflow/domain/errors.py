@@ -120,7 +120,11 @@ class NotAssigned(ChameleonError):
 
 class Unauthenticated(ChameleonError):
     """No valid API key. The message never says whether the key was missing, malformed,
-    unknown, revoked or expired (the server's log does)."""
+    unknown, revoked or expired (the server's log and metrics do: ``reason``)."""
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Forbidden(ChameleonError):

@@ -201,7 +201,7 @@ class KeyService:
         logger.warning(
             "authentication refused: %s key", reason, extra={"key_id": str(key_id or "")}
         )
-        return Unauthenticated(UNAUTHENTICATED)
+        return Unauthenticated(UNAUTHENTICATED, reason.replace(" ", "_"))
 
 
 def _scope(value: Scope | str) -> Scope:

@@ -25,6 +25,7 @@ from ..store.database import Database
 from ..store.maintenance import decay, runs, stale, zombies
 from ..store.records import MaintenanceRunRecord, ZombieCandidate
 from .clock import Clock, utcnow
+from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class MaintenanceService:
         self.settings = settings
         self.clock = clock
         self.replica = replica or settings.replica_id or default_replica_id()
+        self.telemetry = Telemetry()
 
     # --- zombie protocol -------------------------------------------------------------------
 
@@ -304,6 +306,7 @@ class MaintenanceService:
         self, job: str, trigger: Trigger, params: dict[str, Any], body: _Body
     ) -> RunOutcome:
         """Record the run around ``body``; a failure is recorded with its error and re-raised."""
+        started = time.perf_counter()
         with self.db.begin() as conn:
             run_id = runs.start(
                 conn, job=job, trigger=trigger.value, parameters=params, replica=self.replica,
@@ -318,11 +321,21 @@ class MaintenanceService:
             with self.db.begin() as conn:
                 runs.finish(conn, run_id, counts=counts, error=error, now=self.clock())
             logger.exception("maintenance run failed", extra=extra)
+            self._observe(job, params, counts, started, failed=True)
             raise
         with self.db.begin() as conn:
             runs.finish(conn, run_id, counts=counts, error=None, now=self.clock())
         logger.info("maintenance run finished", extra={**extra, "counts": counts})
+        self._observe(job, params, counts, started, failed=False)
         return RunOutcome(run_id, job, bool(params.get("dry_run")), params, counts, sample)
+
+    def _observe(
+        self, job: str, params: dict[str, Any], counts: dict[str, Any], started: float, failed: bool
+    ) -> None:
+        seconds = time.perf_counter() - started
+        self.telemetry.run_finished(
+            job, params, counts, seconds=seconds, failed=failed, now=self.clock()
+        )
 
 
 def _candidates(

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from ..domain.enums import Trigger
 from ..settings import Settings
 from ..store import faults, leader
+from .alerts import Alerts
 from .maintenance import MEMORY_DECAY, STALE_TOKEN_SWEEP, ZOMBIE_SWEEP, MaintenanceService
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ class Job:
     @property
     def min_gap_seconds(self) -> float:
         return self.interval_seconds if self.interval_seconds else DAILY_RETRY_SECONDS
+
+    @property
+    def period_seconds(self) -> float:
+        return self.interval_seconds if self.interval_seconds else 86_400.0
 
 
 def latest_slot(now: datetime, hour: int, minute: int) -> datetime:
@@ -90,6 +95,7 @@ class Scheduler:
         self.lease_seconds = settings.leader_lease_seconds
         self.tick_seconds = tick_seconds or min(self.lease_seconds / 3, 5.0)
         self.jobs = jobs if jobs is not None else jobs_for(maintenance, settings)
+        self.alerts = Alerts(settings, maintenance, {j.name: j.period_seconds for j in self.jobs})
         self._leading_until: dict[str, float] = {}  # job -> time.monotonic() deadline
         self._last_start: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -126,6 +132,7 @@ class Scheduler:
             except faults.FAULTS as exc:  # the leases then expire on their own
                 self._log_failure("could not release the leases", exc)
         self._leading_until.clear()
+        await asyncio.to_thread(self.alerts.close)
         logger.info("scheduler stopped", extra={"replica": self.replica})
 
     async def run_until(self, stop: asyncio.Event) -> None:
@@ -219,11 +226,15 @@ class Scheduler:
 
     async def _run(self, job: Job) -> None:
         self._last_start[job.name] = time.monotonic()
+        outcome: object
         try:
-            await asyncio.to_thread(job.run, self._cancel)
-        except Exception as exc:  # noqa: BLE001 (logged by _log_failure)
-            # Whatever failed (the service records a failed run with its error, unless the
-            # database itself is down), the schedule must go on: log it and carry on.
-            self._log_failure("scheduled run failed", exc, job=job.name)
+            try:
+                outcome = await asyncio.to_thread(job.run, self._cancel)
+            except Exception as exc:  # noqa: BLE001 (logged by _log_failure)
+                # Whatever failed (the service records a failed run with its error, unless the
+                # database itself is down), the schedule must go on: log it and carry on.
+                self._log_failure("scheduled run failed", exc, job=job.name)
+                outcome = exc
+            await asyncio.to_thread(self.alerts.after_run, job.name, outcome)  # never raises
         finally:
             self._running.pop(job.name, None)
