@@ -25,6 +25,7 @@ from .cli_base import engine_for_cli, retry_while_busy
 from .domain.enums import Trigger
 from .engine.core import Engine
 from .engine.maintenance import JOBS, RunOutcome
+from .store.pagination import MAX_LIMIT
 
 zombies_app = typer.Typer(no_args_is_help=True, help="Zombie protocol: reclaim silent leases.")
 stale_app = typer.Typer(no_args_is_help=True, help="Stale token protocol: overdue work to Chronos.")
@@ -100,11 +101,14 @@ def zombies_sweep(
 
 @zombies_app.command("list")
 def zombies_list(
-    timeout: Count = None, limit: Annotated[int, typer.Option(min=1, max=1000)] = 100
+    timeout: Count = None, limit: Annotated[int, typer.Option(min=1, max=MAX_LIMIT)] = 100
 ) -> None:
-    """List the current zombies (longest silent first); changes nothing."""
+    """List the current zombies (longest silent first, up to --limit); changes nothing."""
     with _engine() as engine:
-        _echo(engine.maintenance.zombie_candidates(timeout, limit=limit))
+        found = engine.maintenance.zombie_candidates(timeout, limit=limit)
+    _echo(
+        {"timeout_seconds": found.timeout_seconds, "count": found.count, "zombies": found.zombies}
+    )
 
 
 @stale_app.command("sweep")

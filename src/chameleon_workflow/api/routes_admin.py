@@ -11,8 +11,12 @@ from ..domain.enums import Trigger
 from ..domain.security import Right
 from ..engine.maintenance import RunOutcome
 from ..engine.toxic import ToxicChange
+from ..store.maintenance.runs import RUNS
+from ..store.maintenance.toxic import EVENTS
+from ..store.maintenance.zombies import CANDIDATES
 from .auth import allow
 from .deps import EngineDep
+from .pagination import PageDep
 from .responses import COMMON, WITH_BODY, responses
 from .schemas_admin import (
     BulkToxicRequest,
@@ -21,12 +25,11 @@ from .schemas_admin import (
     ToxicRequest,
     ZombieProtocolRequest,
 )
-from .views_admin import MaintenanceRun, Scheduler, ToxicEvent, ZombieListing, sample
+from .views_admin import MaintenanceRun, Scheduler, ToxicEvent, sample
+from .views_pages import MaintenanceRunPage, ToxicEventPage, ZombiePage
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=COMMON)
 NOT_FOUND = responses(404)
-
-Limit = Annotated[int, Query(gt=0, le=1000)]
 
 
 def _run_fields(run: RunOutcome) -> dict[str, Any]:
@@ -140,26 +143,37 @@ def unmark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
 @router.get(
     "/memories/{memory_id}/toxic-history", responses=NOT_FOUND, dependencies=[allow(Right.READ)]
 )
-def toxic_history(memory_id: uuid.UUID, engine: EngineDep) -> list[ToxicEvent]:
-    return [ToxicEvent.of(e) for e in engine.toxic.history(memory_id)]
+def toxic_history(memory_id: uuid.UUID, engine: EngineDep, page: PageDep) -> ToxicEventPage:
+    """Changes of the memory's toxic mark, oldest first."""
+    cursor = page.bind(EVENTS, memory_id)
+    found = engine.toxic.history_page(memory_id, after=cursor.after, limit=page.limit)
+    items = [ToxicEvent.of(e) for e in found.items]
+    return ToxicEventPage(items=items, next_cursor=cursor.next(found.next_key))
 
 
 @router.get("/zombies", dependencies=[allow(Right.READ)])
 def zombies(
     engine: EngineDep,
+    page: PageDep,
     timeout_seconds: Annotated[int | None, Query(gt=0)] = None,
-    limit: Limit = 100,
-) -> ZombieListing:
-    """The UOWs a zombie sweep would reclaim now; nothing changes."""
-    return ZombieListing.of(engine.maintenance.zombie_candidates(timeout_seconds, limit=limit))
+) -> ZombiePage:
+    """The UOWs a zombie sweep would reclaim now, longest silent first; nothing changes."""
+    cursor = page.bind(CANDIDATES, timeout_seconds)
+    found = engine.maintenance.zombie_candidates(
+        timeout_seconds, after=cursor.after, limit=page.limit
+    )
+    return ZombiePage.of(found, cursor.next(found.next_key))
 
 
 @router.get("/maintenance-runs", dependencies=[allow(Right.READ)])
 def maintenance_runs(
-    engine: EngineDep, job: str | None = None, limit: Limit = 50
-) -> list[MaintenanceRun]:
+    engine: EngineDep, page: PageDep, job: str | None = None
+) -> MaintenanceRunPage:
     """Recorded runs of the background services, newest first."""
-    return [MaintenanceRun.of(r) for r in engine.maintenance.runs(job=job, limit=limit)]
+    cursor = page.bind(RUNS, job)
+    found = engine.maintenance.run_page(job=job, after=cursor.after, limit=page.limit)
+    items = [MaintenanceRun.of(r) for r in found.items]
+    return MaintenanceRunPage(items=items, next_cursor=cursor.next(found.next_key))
 
 
 @router.get("/scheduler", dependencies=[allow(Right.READ)])

@@ -11,14 +11,18 @@ from pydantic import AwareDatetime
 
 from ..domain.enums import UowStatus
 from ..domain.security import Principal, Right
-from ..engine.uow_listing import DEFAULT_LIMIT, MAX_LIMIT
+from ..store.actors import ACTORS
+from ..store.instances import INSTANCES
+from ..store.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from ..store.uow_list import UowFilter
 from .auth import PrincipalDep, allow, own_only, sees_leases
 from .deps import EngineDep
 from .encode import plain
+from .pagination import PageDep
 from .responses import COMMON, WITH_BODY, responses
 from .schemas import ActorRequest, AssignmentRequest
 from .views import Actor, ActorDetail, Uow, UowHistory
+from .views_pages import ActorPage, InstancePage, InstanceSummary
 
 router = APIRouter(tags=["discovery"], responses=COMMON)
 NOT_FOUND = responses(404)
@@ -35,8 +39,12 @@ def _instance(i: Any) -> dict[str, Any]:
 
 
 @router.get("/instances", dependencies=[allow(Right.READ)])
-def list_instances(engine: EngineDep) -> list[dict[str, Any]]:
-    return [_instance(i) for i in engine.instances.list()]
+def list_instances(engine: EngineDep, page: PageDep) -> InstancePage:
+    """Instances, oldest first, one page at a time."""
+    cursor = page.bind(INSTANCES)
+    found = engine.instances.page(after=cursor.after, limit=page.limit)
+    items = [InstanceSummary.of(i) for i in found.items]
+    return InstancePage(items=items, next_cursor=cursor.next(found.next_key))
 
 
 def _roles(rows: Any) -> list[dict[str, str]]:
@@ -75,8 +83,12 @@ def create_actor(body: ActorRequest, engine: EngineDep) -> dict[str, Any]:
 
 
 @router.get("/actors", dependencies=[allow(Right.READ)])
-def list_actors(engine: EngineDep) -> list[Actor]:
-    return [Actor.of(a) for a in engine.instances.list_actors()]
+def list_actors(engine: EngineDep, page: PageDep) -> ActorPage:
+    """Actors, oldest first, one page at a time."""
+    cursor = page.bind(ACTORS)
+    found = engine.instances.actor_page(after=cursor.after, limit=page.limit)
+    items = [Actor.of(a) for a in found.items]
+    return ActorPage(items=items, next_cursor=cursor.next(found.next_key))
 
 
 @router.get("/actors/{actor_id}", responses=NOT_FOUND, dependencies=[allow(Right.READ, own=True)])

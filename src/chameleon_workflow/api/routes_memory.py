@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from ..domain.enums import MemoryScope
 from ..domain.security import Right
+from ..store.memory import INFLUENCE, INJECTIONS, ROLE_MEMORIES
 from .auth import PrincipalDep, allow, own_only
 from .deps import EngineDep
+from .pagination import PageDep
 from .responses import COMMON, WITH_BODY, responses
 from .routes_discovery import check_held
 from .schemas import MemoryRequest, QueryBool
 from .views import Influence, Injection, Memory
+from .views_pages import InfluencePage, InjectionPage, MemoryPage
 
 router = APIRouter(tags=["memory"], responses=COMMON)
 NOT_FOUND = responses(404)
-
-# SQL OFFSET is a signed 64-bit integer on both databases; beyond it the driver fails.
-MAX_OFFSET = 2**63 - 1
 
 
 @router.post(
@@ -48,12 +47,13 @@ def list_memories(
     role_id: uuid.UUID,
     engine: EngineDep,
     principal: PrincipalDep,
+    page: PageDep,
     scope: MemoryScope | None = None,
     actor_id: uuid.UUID | None = None,
     include_toxic: QueryBool = True,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> list[Memory]:
+) -> MemoryPage:
+    """A role's memories by scope, then key, one page at a time; an actor key reads its own
+    playbook only."""
     if principal.is_bound:  # an actor key: its own playbook only
         own_only(
             principal,
@@ -61,15 +61,17 @@ def list_memories(
             "playbook (scope ACTOR, its own actor_id)",
         )
         scope, actor_id = MemoryScope.ACTOR, principal.actor_id
-    entries = engine.memory.list_for_role(
+    cursor = page.bind(ROLE_MEMORIES, role_id, scope, actor_id, include_toxic)
+    found = engine.memory.page_for_role(
         role_id,
         scope=scope,
         actor_id=actor_id,
         include_toxic=include_toxic,
-        limit=limit,
-        offset=offset,
+        after=cursor.after,
+        limit=page.limit,
     )
-    return [Memory.of(e) for e in entries]
+    items = [Memory.of(e) for e in found.items]
+    return MemoryPage(items=items, next_cursor=cursor.next(found.next_key))
 
 
 @router.get(
@@ -85,8 +87,12 @@ def get_memory(memory_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep)
 @router.get(
     "/memories/{memory_id}/influence", responses=NOT_FOUND, dependencies=[allow(Right.READ)]
 )
-def memory_influence(memory_id: uuid.UUID, engine: EngineDep) -> list[Influence]:
-    return [Influence.of(i) for i in engine.memory.influence(memory_id)]
+def memory_influence(memory_id: uuid.UUID, engine: EngineDep, page: PageDep) -> InfluencePage:
+    """The checkouts the memory was injected into, oldest first."""
+    cursor = page.bind(INFLUENCE, memory_id)
+    found = engine.memory.influence_page(memory_id, after=cursor.after, limit=page.limit)
+    items = [Influence.of(i) for i in found.items]
+    return InfluencePage(items=items, next_cursor=cursor.next(found.next_key))
 
 
 @router.get(
@@ -95,7 +101,11 @@ def memory_influence(memory_id: uuid.UUID, engine: EngineDep) -> list[Influence]
     dependencies=[allow(Right.READ, own=True)],
 )
 def uow_injections(
-    uow_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep
-) -> list[Injection]:
+    uow_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep, page: PageDep
+) -> InjectionPage:
+    """The memories given to each checkout of the UOW, oldest checkout first."""
     check_held(engine, principal, uow_id)
-    return [Injection.of(i) for i in engine.memory.injected_into(uow_id)]
+    cursor = page.bind(INJECTIONS, uow_id)
+    found = engine.memory.injection_page(uow_id, after=cursor.after, limit=page.limit)
+    items = [Injection.of(i) for i in found.items]
+    return InjectionPage(items=items, next_cursor=cursor.next(found.next_key))

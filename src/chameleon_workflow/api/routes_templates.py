@@ -11,10 +11,13 @@ from fastapi.responses import PlainTextResponse
 
 from ..domain.errors import InvalidInput
 from ..domain.security import Right
+from ..store.templates import TEMPLATES
 from .auth import allow
 from .deps import EngineDep
 from .encode import plain
+from .pagination import PageDep
 from .responses import responses
+from .views_pages import TemplatePage, TemplateSummary
 
 router = APIRouter(tags=["templates"], responses=responses(400, 404, 413, 422, 503))
 
@@ -79,8 +82,12 @@ async def import_template(request: Request, engine: EngineDep) -> dict[str, Any]
 
 
 @router.get("/templates", dependencies=[allow(Right.READ)])
-def list_templates(engine: EngineDep) -> list[dict[str, Any]]:
-    return [_summary(r) for r in engine.templates.list()]
+def list_templates(engine: EngineDep, page: PageDep) -> TemplatePage:
+    """Templates by name, then version, one page at a time."""
+    cursor = page.bind(TEMPLATES)
+    found = engine.templates.page(after=cursor.after, limit=page.limit)
+    items = [TemplateSummary.of(t) for t in found.items]
+    return TemplatePage(items=items, next_cursor=cursor.next(found.next_key))
 
 
 @router.get("/templates/{template_id}", dependencies=[allow(Right.READ)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from ..store import actors, uows
 from ..store import instances as store
 from ..store.database import Database
 from ..store.instances import InstanceRow, RoleRow
+from ..store.pagination import Key, Page
 from ..store.records import ActorRecord, AttributeVersion, TransitionRecord, UowRecord
 from ..store.uow_list import UowFilter
 from .clock import Clock, utcnow
@@ -178,6 +178,11 @@ class InstanceService:
         with self.db.connect() as conn:
             return store.list_instances(conn)
 
+    def page(self, *, after: Key | None = None, limit: int = DEFAULT_LIMIT) -> Page[InstanceRow]:
+        """A page of instances, oldest first."""
+        with self.db.connect() as conn:
+            return store.page_instances(conn, after, limit)
+
     def describe(self, instance_id: uuid.UUID) -> dict[str, Any]:
         """The instance with its roles and interactions: queue depth by status, and the
         roles that read each interaction (INBOUND) and write it (OUTBOUND)."""
@@ -234,9 +239,12 @@ class InstanceService:
                 raise UnknownActor(f"actor {actor_id} does not exist", id=str(actor_id))
             return ActorDetail(found, actors.roles_of(conn, actor_id))
 
-    def list_actors(self) -> builtins.list[ActorRecord]:
+    def actor_page(
+        self, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page[ActorRecord]:
+        """A page of actors, oldest first."""
         with self.db.connect() as conn:
-            return actors.list_all(conn)
+            return actors.page(conn, after, limit)
 
     # --- units of work -----------------------------------------------------------------------
 

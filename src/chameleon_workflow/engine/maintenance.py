@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..store import instances, leader, uows
 from ..store.database import Database
 from ..store.maintenance import decay, runs, stale, zombies
+from ..store.pagination import DEFAULT_LIMIT, MAX_LIMIT, Key, Page, check_limit, every
 from ..store.records import MaintenanceRunRecord, ZombieCandidate
 from .clock import Clock, utcnow
 from .telemetry import Telemetry
@@ -74,6 +75,7 @@ class ZombieListing:
     timeout_seconds: int
     count: int
     zombies: list[ZombieCandidate]
+    next_key: Key | None = None
 
 
 @dataclass(frozen=True)
@@ -153,16 +155,22 @@ class MaintenanceService:
         return self._record(ZOMBIE_SWEEP, trigger, params, listing if dry_run else reclaim)
 
     def zombie_candidates(
-        self, timeout_seconds: int | None = None, *, limit: int = SAMPLE_SIZE
+        self,
+        timeout_seconds: int | None = None,
+        *,
+        limit: int = SAMPLE_SIZE,
+        after: Key | None = None,
     ) -> ZombieListing:
-        """The current zombies (longest silent first) and how many there are; changes nothing."""
+        """A page of the current zombies (longest silent first) and how many there are in
+        all; changes nothing."""
         plan = self._zombie_plan(timeout_seconds)
-        limit = positive_int(limit, "limit", maximum=MAX_LIST)
+        check_limit(limit)
         now = self.clock()
         with self.db.connect() as conn:
             total = zombies.count(conn, plan, now)
-            found = _candidates(conn, plan, now, limit)
-        return ZombieListing(plan.rules.timeout_seconds, total, found)
+            found = zombies.candidates(conn, plan, now, after, limit)
+        items = [ZombieCandidate.from_row(r) for r in found.items]
+        return ZombieListing(plan.rules.timeout_seconds, total, items, found.next_key)
 
     # --- stale token protocol ---------------------------------------------------------------
 
@@ -241,13 +249,19 @@ class MaintenanceService:
 
     # --- history -------------------------------------------------------------------------------
 
-    def runs(self, *, job: str | None = None, limit: int = 50) -> list[MaintenanceRunRecord]:
-        """Recorded runs, newest first."""
+    def run_page(
+        self, *, job: str | None = None, after: Key | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page[MaintenanceRunRecord]:
+        """A page of recorded runs, newest first."""
         if job is not None and job not in JOBS:
             raise InvalidInput(f"unknown job {job!r}; jobs are {', '.join(JOBS)}", field="job")
-        limit = positive_int(limit, "limit", maximum=MAX_LIST)
         with self.db.connect() as conn:
-            return runs.recent(conn, job=job, limit=limit)
+            return runs.recent(conn, job=job, after=after, limit=limit)
+
+    def runs(self, *, job: str | None = None, limit: int = 50) -> list[MaintenanceRunRecord]:
+        """The latest ``limit`` recorded runs, newest first."""
+        limit = positive_int(limit, "limit", maximum=MAX_LIST)
+        return every(lambda a: self.run_page(job=job, after=a, limit=MAX_LIMIT), limit=limit)
 
     def last_scheduled_run(self, job: str) -> Any:
         """When the latest scheduled, completed run of ``job`` started (None: never)."""
@@ -341,7 +355,8 @@ class MaintenanceService:
 def _candidates(
     conn: Connection, plan: zombies.ZombiePlan, now: datetime, limit: int
 ) -> list[ZombieCandidate]:
-    return [ZombieCandidate.from_row(r) for r in zombies.candidates(conn, plan, now, limit)]
+    found = zombies.candidates(conn, plan, now, None, limit)
+    return [ZombieCandidate.from_row(r) for r in found.items]
 
 
 def _reclaim(

@@ -11,6 +11,7 @@ from ..domain.enums import MemoryScope, RoleType
 from ..domain.errors import InvalidInput, UnknownActor, UnknownMemory, UnknownUow
 from ..store import actors, memory, uows
 from ..store.database import Database
+from ..store.pagination import DEFAULT_LIMIT, MAX_LIMIT, Key, Page, every
 from ..store.records import MemoryEntry
 from .clock import Clock, utcnow
 from .topology import TopologyCache
@@ -83,17 +84,17 @@ class MemoryService:
                 now=self.clock(),
             )
 
-    def list_for_role(
+    def page_for_role(
         self,
         role_id: uuid.UUID,
         *,
         scope: MemoryScope | None = None,
         actor_id: uuid.UUID | None = None,
         include_toxic: bool = True,
-        limit: int = 500,
-        offset: int = 0,
-    ) -> list[MemoryEntry]:
-        """Browse a role's memories; browsing does not count as access."""
+        after: Key | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[MemoryEntry]:
+        """A page of a role's memories by scope and key; browsing does not count as access."""
         self.topologies.of_role(role_id)
         with self.db.connect() as conn:
             return memory.list_for_role(
@@ -102,9 +103,13 @@ class MemoryService:
                 scope=scope,
                 actor_id=actor_id,
                 include_toxic=include_toxic,
+                after=after,
                 limit=limit,
-                offset=offset,
             )
+
+    def list_for_role(self, role_id: uuid.UUID, **filters: Any) -> list[MemoryEntry]:
+        """Every memory of the role (the filters of ``page_for_role``)."""
+        return every(lambda a: self.page_for_role(role_id, after=a, limit=MAX_LIMIT, **filters))
 
     def get(self, memory_id: uuid.UUID) -> MemoryEntry:
         with self.db.connect() as conn:
@@ -113,30 +118,43 @@ class MemoryService:
             raise UnknownMemory(f"memory {memory_id} does not exist", id=str(memory_id))
         return entry
 
-    def influence(self, memory_id: uuid.UUID) -> list[Influence]:
-        """Every checkout the memory was injected into (UOW, actor, role, version, time)."""
+    def influence_page(
+        self, memory_id: uuid.UUID, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page[Influence]:
+        """Checkouts the memory was injected into (UOW, actor, role, version, time), oldest
+        first."""
         with self.db.connect() as conn:
-            rows = memory.uows_influenced_by(conn, memory_id)
-            if not rows and memory.get(conn, memory_id) is None:
+            rows = memory.uows_influenced_by(conn, memory_id, after, limit)
+            if not rows.items and memory.get(conn, memory_id) is None:
                 raise UnknownMemory(f"memory {memory_id} does not exist", id=str(memory_id))
-        return [
-            Influence(r.uow_id, r.actor_id, r.role_id, r.injected_at, r.version_of(memory_id))
-            for r in rows
-        ]
+        return rows.map(
+            lambda r: Influence(
+                r.uow_id, r.actor_id, r.role_id, r.injected_at, r.version_of(memory_id)
+            )
+        )
 
-    def injected_into(self, uow_id: uuid.UUID) -> list[Injection]:
-        """The memories injected into each checkout of the UOW."""
+    def influence(self, memory_id: uuid.UUID) -> list[Influence]:
+        """Every checkout the memory was injected into."""
+        return every(lambda a: self.influence_page(memory_id, after=a, limit=MAX_LIMIT))
+
+    def injection_page(
+        self, uow_id: uuid.UUID, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page[Injection]:
+        """The memories injected into each checkout of the UOW, oldest checkout first."""
         with self.db.connect() as conn:
             if uows.record(conn, uow_id) is None:
                 raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
-            rows = memory.injections_of_uow(conn, uow_id)
-        return [
-            Injection(
+            rows = memory.injections_of_uow(conn, uow_id, after, limit)
+        return rows.map(
+            lambda r: Injection(
                 r.uow_id,
                 r.actor_id,
                 r.role_id,
                 r.injected_at,
                 [InjectedMemory(i, v) for i, v in zip(r.memory_ids, r.versions, strict=True)],
             )
-            for r in rows
-        ]
+        )
+
+    def injected_into(self, uow_id: uuid.UUID) -> list[Injection]:
+        """The memories injected into every checkout of the UOW."""
+        return every(lambda a: self.injection_page(uow_id, after=a, limit=MAX_LIMIT))

@@ -14,6 +14,7 @@ from ..domain.yaml_budget import DEFAULT_BUDGET, YamlBudget
 from ..settings import Settings
 from ..store import templates as store
 from ..store.database import Database
+from ..store.pagination import DEFAULT_LIMIT, Key, Page
 from ..store.templates import TemplateRow
 from .clock import Clock, utcnow
 
@@ -83,6 +84,11 @@ class TemplateService:
     def list(self) -> list[TemplateRow]:
         with self.db.connect() as conn:
             return store.list_templates(conn)
+
+    def page(self, *, after: Key | None = None, limit: int = DEFAULT_LIMIT) -> Page[TemplateRow]:
+        """A page of templates by name, then version."""
+        with self.db.connect() as conn:
+            return store.page_templates(conn, after, limit)
 
     def get(self, template_id: uuid.UUID) -> TemplateRow:
         with self.db.connect() as conn:

@@ -11,6 +11,7 @@ from typing import Any
 from ..domain.errors import InvalidInput, UnknownMemory
 from ..store.database import Database
 from ..store.maintenance import toxic as marks
+from ..store.pagination import DEFAULT_LIMIT, MAX_LIMIT, Key, Page, every
 from .clock import Clock, utcnow
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,13 @@ class ToxicFilter:
             ToxicChange(m, m in found, m in changed, toxic if m in found else None) for m in ids
         ]
 
-    def history(self, memory_id: uuid.UUID) -> list[dict[str, object]]:
-        """The audit trail of a memory's toxic marks."""
+    def history_page(
+        self, memory_id: uuid.UUID, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page[dict[str, object]]:
+        """A page of the audit trail of a memory's toxic marks, oldest first."""
         with self.db.connect() as conn:
-            return marks.events(conn, memory_id)
+            return marks.events(conn, memory_id, after, limit)
+
+    def history(self, memory_id: uuid.UUID) -> list[dict[str, object]]:
+        """The whole audit trail of a memory's toxic marks."""
+        return every(lambda a: self.history_page(memory_id, after=a, limit=MAX_LIMIT))

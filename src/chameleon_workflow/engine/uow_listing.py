@@ -13,11 +13,9 @@ from typing import Any
 from ..domain.errors import InvalidInput, NotFound, UnknownActor
 from ..store import actors, uow_list
 from ..store.database import Database
+from ..store.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from ..store.uow_list import Position, UowFilter
 from .topology import Topology, TopologyCache
-
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,14 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select
 
 from ..domain.enums import ActorType
+from .pagination import Key, Keyset, Page
 from .records import ActorRecord
 from .tables import Actor, RoleAssignment, table
 
 AC = table(Actor)
 RA = table(RoleAssignment)
+# Oldest first; the id breaks ties between actors created in the same instant.
+ACTORS = Keyset("actors", (AC.c.created_at, AC.c.id))
 
 
 def create(conn: Connection, *, name: str, actor_type: ActorType, now: datetime) -> uuid.UUID:
@@ -28,8 +31,8 @@ def get(conn: Connection, actor_id: uuid.UUID) -> ActorRecord | None:
     return ActorRecord.from_row(row) if row is not None else None
 
 
-def list_all(conn: Connection) -> list[ActorRecord]:
-    return [ActorRecord.from_row(r) for r in conn.execute(select(AC).order_by(AC.c.created_at))]
+def page(conn: Connection, after: Key | None, limit: int) -> Page[ActorRecord]:
+    return ACTORS.fetch(conn, select(AC), after, limit, ActorRecord.from_row)
 
 
 def assign(conn: Connection, actor_id: uuid.UUID, role_id: uuid.UUID, now: datetime) -> bool:

@@ -11,9 +11,12 @@ from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
 from .definitions import INSTANCE_ROWS, DefinitionIds, write_definition
+from .pagination import Key, Keyset, Page
 from .tables import Instance, Interaction, Role, Uow, table
 
 I = table(Instance)  # noqa: E741
+# Oldest first; the id breaks ties between instances created in the same instant.
+INSTANCES = Keyset("instances", (I.c.created_at, I.c.id))
 R = table(Role)
 X = table(Interaction)
 U = table(Uow)
@@ -114,6 +117,10 @@ def get_instance(conn: Connection, instance_id: uuid.UUID) -> InstanceRow | None
 
 def list_instances(conn: Connection) -> list[InstanceRow]:
     return [_instance(r) for r in conn.execute(select(I).order_by(I.c.created_at))]
+
+
+def page_instances(conn: Connection, after: Key | None, limit: int) -> Page[InstanceRow]:
+    return INSTANCES.fetch(conn, select(I), after, limit, _instance)
 
 
 def roles_of(conn: Connection, instance_id: uuid.UUID) -> list[RoleRow]:

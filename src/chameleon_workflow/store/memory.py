@@ -22,12 +22,20 @@ from sqlalchemy import (
 
 from ..domain.enums import MemoryScope
 from . import dialects
+from .pagination import Key, Keyset, Page
 from .records import InjectionRecord, MemoryEntry
 from .tables import Memory, MemoryEvent, MemoryInjection, table
 
 M = table(Memory)
 MI = table(MemoryInjection)
 ME = table(MemoryEvent)
+
+# A role's memories by scope and key (the id tells apart the same key of several actors);
+# an upsert changes the value and version, never these.
+ROLE_MEMORIES = Keyset("role-memories", (M.c.scope, M.c.key, M.c.id))
+# Injection rows in the order they were written (one per checkout).
+INFLUENCE = Keyset("memory-influence", (MI.c.id,))
+INJECTIONS = Keyset("memory-injections", (MI.c.id,))
 
 # last_accessed_at is refreshed at most this often, so that concurrent checkouts of one
 # role do not all rewrite (and lock) the same memory rows; decay works in days.
@@ -166,9 +174,9 @@ def list_for_role(
     scope: MemoryScope | None = None,
     actor_id: uuid.UUID | None = None,
     include_toxic: bool = True,
-    limit: int = 500,
-    offset: int = 0,
-) -> list[MemoryEntry]:
+    after: Key | None = None,
+    limit: int,
+) -> Page[MemoryEntry]:
     stmt = select(M).where(M.c.role_id == role_id)
     if scope is not None:
         stmt = stmt.where(M.c.scope == scope.value)
@@ -176,8 +184,7 @@ def list_for_role(
         stmt = stmt.where(M.c.actor_id == actor_id)
     if not include_toxic:
         stmt = stmt.where(M.c.is_toxic.is_(False))
-    rows = conn.execute(stmt.order_by(M.c.scope, M.c.key).limit(limit).offset(offset))
-    return [MemoryEntry.from_row(r) for r in rows]
+    return ROLE_MEMORIES.fetch(conn, stmt, after, limit, MemoryEntry.from_row)
 
 
 def purge_learned_from(conn: Connection, base_uow_id: uuid.UUID, now: datetime) -> int:
@@ -198,14 +205,16 @@ def purge_learned_from(conn: Connection, base_uow_id: uuid.UUID, now: datetime) 
     return conn.execute(delete(M).where(learned)).rowcount
 
 
-def injections_of_uow(conn: Connection, uow_id: uuid.UUID) -> list[InjectionRecord]:
-    rows = conn.execute(select(MI).where(MI.c.uow_id == uow_id).order_by(MI.c.id))
-    return [InjectionRecord.from_row(r) for r in rows]
+def injections_of_uow(
+    conn: Connection, uow_id: uuid.UUID, after: Key | None, limit: int
+) -> Page[InjectionRecord]:
+    stmt = select(MI).where(MI.c.uow_id == uow_id)
+    return INJECTIONS.fetch(conn, stmt, after, limit, InjectionRecord.from_row)
 
 
 def uows_influenced_by(
-    conn: Connection, memory_id: uuid.UUID, limit: int = 500
-) -> list[InjectionRecord]:
+    conn: Connection, memory_id: uuid.UUID, after: Key | None, limit: int
+) -> Page[InjectionRecord]:
     """Injection rows whose memory ids include the memory."""
     stmt = select(MI).where(dialects.of(conn).list_contains(MI.c.memory_ids, memory_id))
-    return [InjectionRecord.from_row(r) for r in conn.execute(stmt.order_by(MI.c.id).limit(limit))]
+    return INFLUENCE.fetch(conn, stmt, after, limit, InjectionRecord.from_row)

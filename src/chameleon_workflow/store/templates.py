@@ -11,9 +11,12 @@ from sqlalchemy import Connection, func, insert, select
 
 from ..domain.definition import WorkflowDefinition
 from .definitions import TEMPLATE_ROWS, DefinitionIds, write_definition
+from .pagination import Key, Keyset, Page
 from .tables import Template, table
 
 T = table(Template)
+# By name, then version: (name, version) is unique and neither is ever updated.
+TEMPLATES = Keyset("templates", (T.c.name, T.c.version))
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,7 @@ def find_template(conn: Connection, name: str, version: int | None = None) -> Te
 
 def list_templates(conn: Connection) -> list[TemplateRow]:
     return [_row(r) for r in conn.execute(select(T).order_by(T.c.name, T.c.version))]
+
+
+def page_templates(conn: Connection, after: Key | None, limit: int) -> Page[TemplateRow]:
+    return TEMPLATES.fetch(conn, select(T), after, limit, _row)

@@ -8,10 +8,13 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, insert, select, update
 
+from ..pagination import Key, Keyset, Page
 from ..records import MaintenanceRunRecord
 from ..tables import MaintenanceRun
 
 MR = cast(Table, MaintenanceRun.__table__)
+# Newest first; the id breaks ties between runs started in the same instant.
+RUNS = Keyset("maintenance-runs", (MR.c.started_at, MR.c.id), descending=True)
 
 
 def start(
@@ -48,13 +51,14 @@ def finish(
     )
 
 
-def recent(conn: Connection, *, job: str | None, limit: int) -> list[MaintenanceRunRecord]:
-    """The latest ``limit`` runs (of ``job``, or of every job), newest first."""
+def recent(
+    conn: Connection, *, job: str | None, after: Key | None, limit: int
+) -> Page[MaintenanceRunRecord]:
+    """Runs (of ``job``, or of every job) newest first, from after ``after``."""
     stmt = select(MR)
     if job is not None:
         stmt = stmt.where(MR.c.job == job)
-    rows = conn.execute(stmt.order_by(MR.c.started_at.desc(), MR.c.id.desc()).limit(limit))
-    return [MaintenanceRunRecord.from_row(r) for r in rows]
+    return RUNS.fetch(conn, stmt, after, limit, MaintenanceRunRecord.from_row)
 
 
 def get(conn: Connection, run_id: int) -> MaintenanceRunRecord | None:

@@ -9,6 +9,7 @@ from typing import cast
 
 from sqlalchemy import Connection, Table, insert, select, update
 
+from ..pagination import Key, Keyset, Page
 from ..tables import Memory, MemoryEvent
 
 M = cast(Table, Memory.__table__)
@@ -16,6 +17,8 @@ ME = cast(Table, MemoryEvent.__table__)
 
 MARK = "mark_toxic"
 UNMARK = "unmark_toxic"
+# A memory's events in the order they happened (ids only grow).
+EVENTS = Keyset("toxic-history", (ME.c.id,))
 
 
 def existing(conn: Connection, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
@@ -57,6 +60,8 @@ def set_toxic(
     return changed
 
 
-def events(conn: Connection, memory_id: uuid.UUID) -> list[dict[str, object]]:
-    rows = conn.execute(select(ME).where(ME.c.memory_id == memory_id).order_by(ME.c.id))
-    return [dict(r._mapping) for r in rows]
+def events(
+    conn: Connection, memory_id: uuid.UUID, after: Key | None, limit: int
+) -> Page[dict[str, object]]:
+    stmt = select(ME).where(ME.c.memory_id == memory_id)
+    return EVENTS.fetch(conn, stmt, after, limit, lambda r: dict(r._mapping))

@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 from ...domain.enums import UowStatus, ZombiePolicy
 from ...domain.failures import FailureRecord
+from ..pagination import Key, Keyset, Page
 from ..tables import Instance, Role, Uow
 from .moves import (
     BatchMove,
@@ -166,30 +167,32 @@ def reclaim_batch(conn: Connection, p: ZombiePlan, now: datetime, limit: int) ->
     return move_batch(conn, batch)
 
 
-def candidates(conn: Connection, p: ZombiePlan, now: datetime, limit: int) -> list[Row[Any]]:
-    """The zombies a sweep would reclaim now, longest silent first."""
+# Longest silent first. A zombie's last sign of life does not change while it stays a
+# zombie (a heartbeat makes it live again), so pages neither skip nor repeat one.
+LAST_SEEN = _last_seen().label("last_seen")
+CANDIDATES = Keyset("zombies", (LAST_SEEN, U.c.id))
+
+
+def candidates(
+    conn: Connection, p: ZombiePlan, now: datetime, after: Key | None, limit: int
+) -> Page[Row[Any]]:
+    """The zombies a sweep would reclaim now, longest silent first, from after ``after``."""
     requeue = _requeues(p)
-    stmt = (
-        select(
-            U.c.id,
-            U.c.instance_id,
-            U.c.parent_id,
-            U.c.current_role_id,
-            U.c.current_interaction_id,
-            U.c.lease_holder_id,
-            U.c.leased_at,
-            U.c.last_heartbeat,
-            U.c.reclaim_count,
-            timeout_of(p).label("timeout_seconds"),
-            case((requeue, ZombiePolicy.REQUEUE.value), else_=ZombiePolicy.FAIL.value).label(
-                "policy"
-            ),
-        )  # fmt: skip
-        .where(is_zombie(p, now))
-        .order_by(_last_seen(), U.c.id)
-        .limit(limit)
-    )
-    return list(conn.execute(stmt))
+    stmt = select(
+        U.c.id,
+        U.c.instance_id,
+        U.c.parent_id,
+        U.c.current_role_id,
+        U.c.current_interaction_id,
+        U.c.lease_holder_id,
+        U.c.leased_at,
+        U.c.last_heartbeat,
+        U.c.reclaim_count,
+        timeout_of(p).label("timeout_seconds"),
+        case((requeue, ZombiePolicy.REQUEUE.value), else_=ZombiePolicy.FAIL.value).label("policy"),
+        LAST_SEEN,
+    ).where(is_zombie(p, now))  # fmt: skip
+    return CANDIDATES.fetch(conn, stmt, after, limit, lambda r: r)
 
 
 def count(conn: Connection, p: ZombiePlan, now: datetime) -> int:
