@@ -115,6 +115,7 @@ class TemplateGuardian(_DefinitionRows, Base):
 
 class Instance(Base):
     __tablename__ = "instances"
+    __table_args__ = (Index("ix_instances_created", "created_at", "id"),)  # the list's keyset
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("templates.id"))
@@ -173,6 +174,7 @@ class Guardian(_DefinitionRows, Base):
 
 class Actor(Base):
     __tablename__ = "actors"
+    __table_args__ = (Index("ix_actors_created", "created_at", "id"),)  # the list's keyset
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(Name)
     actor_type: Mapped[str] = mapped_column(Enum)
@@ -330,6 +332,7 @@ class Memory(_MemoryColumns, Base):
         Index("ix_memories_lookup", "role_id", "scope", "actor_id"),
         Index("ix_memories_last_accessed_at", "last_accessed_at"),
         Index("ix_memories_source_uow_id", "source_uow_id"),
+        Index("ix_memories_role_key", "role_id", "scope", "key", "id"),  # the list's keyset
     )
     instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
     role_id: Mapped[uuid.UUID] = mapped_column(_fk("roles.id"))
@@ -386,7 +389,11 @@ class MemoryEvent(Base):
 
 class MaintenanceRun(Base):
     __tablename__ = "maintenance_runs"
-    __table_args__ = (Index("ix_maintenance_runs_started_at", "started_at"),)
+    # The list's keyset, newest first: overall and of one job.
+    __table_args__ = (
+        Index("ix_maintenance_runs_started", "started_at", "id"),
+        Index("ix_maintenance_runs_job_started", "job", "started_at", "id"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(40))
     trigger: Mapped[str] = mapped_column(Enum)
