@@ -73,6 +73,13 @@ def problem(response: httpx.Response, status: int, *words: str) -> dict[str, Any
     return body
 
 
+def items(response: httpx.Response) -> list[Any]:
+    """The items of a one-page list answer (it must have no next page)."""
+    page = ok(response)
+    assert page["next_cursor"] is None, page
+    return page["items"]  # type: ignore[no-any-return]
+
+
 def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, (response.status_code, response.text)
     return response.json()

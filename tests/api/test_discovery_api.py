@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Api, Run, ok, problem, unknown
+from tests.api.conftest import Api, Run, items, ok, problem, unknown
 from tests.conftest import FakeClock
 from tests.flows import fixture_text
 
@@ -44,7 +44,7 @@ def test_create_actor_rejects_bad_bodies(client: TestClient) -> None:
         ({"name": "x", "type": "HUMAN", "email": "a@b"}, ["email", "extra"]),
     ]:
         problem(client.post("/actors", json=body), 422, *words)
-    assert ok(client.get("/actors")) == []
+    assert items(client.get("/actors")) == []
 
 
 def test_assignment_refusals_change_nothing(run: Run) -> None:
@@ -80,7 +80,7 @@ def test_actors_and_assignments(api: Api) -> None:
     assert sorted(detail["role_ids"]) == sorted([roles["Big"], roles["Small"]])
     datetime.fromisoformat(detail["created_at"])
     bot = api.actor("bot", kind="SYSTEM")
-    listed = {a["id"]: (a["name"], a["actor_type"]) for a in ok(api.c.get("/actors"))}
+    listed = {a["id"]: (a["name"], a["actor_type"]) for a in items(api.c.get("/actors"))}
     assert listed == {actor: ("Ada", "HUMAN"), bot: ("bot", "SYSTEM")}
 
 
@@ -89,7 +89,7 @@ def test_actors_and_assignments(api: Api) -> None:
 
 def test_instances_list_and_detail(run: Run) -> None:
     c = run.api.c
-    listed = ok(c.get("/instances"))
+    listed = items(c.get("/instances"))
     assert [(i["instance_id"], i["template_id"]) for i in listed] == [
         (run.instance_id, run.template_id)
     ]
@@ -237,7 +237,7 @@ def test_framework_errors_have_the_engine_error_shape(client: TestClient) -> Non
     deep = b"[" * 5_000 + b"]" * 5_000
     sent = client.post("/actors", content=deep, headers={"content-type": "application/json"})
     assert problem(sent, 400, "parsing the body")["error"] == "BadRequest"
-    assert ok(client.get("/actors")) == []
+    assert items(client.get("/actors")) == []
 
 
 def test_health(client: TestClient, settings: Any) -> None:

@@ -9,13 +9,13 @@ from fastapi.testclient import TestClient
 
 from chameleon_workflow.api.app import create_app
 from chameleon_workflow.settings import Settings
-from tests.api.conftest import ok, problem
+from tests.api.conftest import items, ok, problem
 from tests.conftest import bearer, example_text
 from tests.unit.test_yaml_budget import HOSTILE, nested_aliases, with_ai_context
 
 
 def _nothing_imported(client: TestClient) -> None:
-    assert ok(client.get("/templates")) == []
+    assert items(client.get("/templates")) == []
 
 
 def _bundled(name: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import SMALL_BODY_CAP, Api, ok, problem, unknown
+from tests.api.conftest import SMALL_BODY_CAP, Api, items, ok, problem, unknown
 from tests.conftest import example_text
 from tests.flows import fixture_text
 
@@ -19,7 +19,7 @@ ROUTING = fixture_text("routing_workflow.yml")
 
 
 def _nothing_imported(client: TestClient) -> None:
-    assert ok(client.get("/templates")) == []
+    assert items(client.get("/templates")) == []
 
 
 # --- rejected imports leave no trace --------------------------------------------------------------
@@ -127,7 +127,7 @@ def test_import_returns_id_name_and_version(api: Api) -> None:
     assert set(created) == {"template_id", "name", "version", "warnings"}
     assert created["warnings"] == []
     assert (created["name"], created["version"]) == ("Routing_Test", 1)
-    listed = ok(api.c.get("/templates"))
+    listed = items(api.c.get("/templates"))
     assert [(t["template_id"], t["name"], t["version"]) for t in listed] == [
         (created["template_id"], "Routing_Test", 1)
     ]
@@ -137,7 +137,7 @@ def test_reimport_makes_version_2_and_both_stay_usable(api: Api) -> None:
     first = api.import_template(ROUTING)
     second = api.import_template(ROUTING)
     assert second["version"] == 2 and second["template_id"] != first["template_id"]
-    listed = {(t["name"], t["version"]): t["template_id"] for t in ok(api.c.get("/templates"))}
+    listed = {(t["name"], t["version"]): t["template_id"] for t in items(api.c.get("/templates"))}
     assert listed == {
         ("Routing_Test", 1): first["template_id"],
         ("Routing_Test", 2): second["template_id"],

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from chameleon_workflow.api.app import create_app
 from chameleon_workflow.settings import Settings
-from tests.api.conftest import Api, Run, ok, problem, unknown
+from tests.api.conftest import Api, Run, items, ok, problem, unknown
 from tests.flows import fixture_text
 
 # --- instantiate ----------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ def test_instantiate_rejects_bad_bodies(
             if case == "missing-template":
                 sent = body
             problem(client.post("/workflow/instantiate", json=sent), 422, *words)
-    assert ok(client.get("/instances")) == []
+    assert items(client.get("/instances")) == []
 
 
 def test_instantiate_unknown_template_is_404(client: TestClient) -> None:
@@ -63,7 +63,7 @@ def test_instantiate_unknown_template_is_404(client: TestClient) -> None:
         client.post("/workflow/instantiate", json={"template_id": missing}), 404, missing
     )
     assert found["error"] == "UnknownTemplate"
-    assert ok(client.get("/instances")) == []
+    assert items(client.get("/instances")) == []
 
 
 def test_instantiate_returns_the_section_7_shape(api: Api, template_id: str) -> None:
@@ -283,7 +283,7 @@ def test_submit_rejects_bad_bodies_and_changes_nothing(run: Run) -> None:
         )
         problem(sent, 422, *words)
     assert run.api.state(run.uow_id) == before
-    assert ok(c.get(f"/roles/{run.roles['Triage']}/memories")) == []
+    assert items(c.get(f"/roles/{run.roles['Triage']}/memories")) == []
 
 
 def test_submit_lease_conflicts_are_409_and_change_nothing(run: Run) -> None:
