@@ -83,8 +83,8 @@ def test_injected_memory_ids_are_uuids_on_both_databases(flow: Flow) -> None:
     m = flow.engine.memory.write(flow.roles["Triage"], key="k", value=1, scope=MemoryScope.GLOBAL)
     c = flow.take("Triage")
     with flow.engine.db.connect() as conn:
-        (injection,) = memory.injections_of_uow(conn, c.uow_id)
-        (influenced,) = memory.uows_influenced_by(conn, m.id)
+        (injection,) = memory.injections_of_uow(conn, c.uow_id, None, 10).items
+        (influenced,) = memory.uows_influenced_by(conn, m.id, None, 10).items
     assert isinstance(injection, InjectionRecord) and injection == influenced
     assert injection.memory_ids == (m.id,) and isinstance(injection.memory_ids[0], uuid.UUID)
     assert injection.version_of(m.id) == 1

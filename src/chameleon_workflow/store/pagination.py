@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Select, literal, tuple_
+from sqlalchemy.types import TypeDecorator
 
 from ..domain.errors import InvalidInput
 
@@ -86,9 +87,7 @@ class Keyset:
         """The key ``dump`` wrote, its types checked against the columns; else InvalidInput."""
         if not isinstance(values, list) or len(values) != len(self.columns):
             raise _bad(self, "it does not hold this list's key")
-        return tuple(
-            _parse(self, v, c.type.python_type) for v, c in zip(values, self.columns, strict=True)
-        )
+        return tuple(_parse(self, v, _kind(c)) for v, c in zip(values, self.columns, strict=True))
 
 
 def check_limit(limit: int) -> None:
@@ -107,6 +106,12 @@ def every(fetch: Callable[[Key | None], Page[T]], *, limit: int | None = None) -
             break
         after = page.next_key
     return items[:limit]
+
+
+def _kind(column: ColumnElement[Any]) -> type:
+    """The Python type of a key column (a decorated type's, such as ``UtcDateTime``)."""
+    t = column.type
+    return (t.impl_instance if isinstance(t, TypeDecorator) else t).python_type
 
 
 def _dump(value: Any) -> Any:
