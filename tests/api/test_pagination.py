@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from chameleon_workflow.api.pagination import cursors_for
 from chameleon_workflow.store.actors import ACTORS
 from chameleon_workflow.store.pagination import Keyset
-from tests.api.conftest import Run, ok, problem
+from tests.api.conftest import Api, Run, ok, problem, start_run
+from tests.conftest import FakeClock
 from tests.flows import fixture_text
 
 
@@ -200,3 +202,39 @@ def test_paging_while_rows_are_inserted_reads_every_row_once(run: Run, name: str
     assert len(seen) == len(set(seen)), "a row was read twice"
     assert set(before) <= set(seen), "a row present from the start was skipped"
     assert seen == [i for i in after if i in set(seen)], "pages out of the list's order"
+
+
+@pytest.fixture
+def crun(clocked_client: TestClient) -> Run:
+    return start_run(Api(clocked_client))
+
+
+def test_zombies_page_longest_silent_first_while_new_ones_appear(
+    crun: Run, clock: FakeClock
+) -> None:
+    """Five leases taken in one instant (the id breaks the tie), then a new zombie between
+    every two pages: the five are each read once, in order, and ``count`` is the total."""
+    crun.take("Triage")
+    for _ in range(4):
+        _take(crun, "")
+    clock.advance(120)
+    path, query = "/admin/zombies", {"timeout_seconds": 60}
+    first = ok(crun.api.c.get(path, params=query | {"limit": 500}))
+    before = [z["id"] for z in first["items"]]
+    assert first["count"] == len(before) == 5
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = ok(
+            crun.api.c.get(
+                path, params=query | {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            )
+        )
+        seen += [z["id"] for z in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        _take(crun, "")
+        clock.advance(61)  # the lease just taken is now silent too: a zombie, the newest
+    assert len(seen) == len(set(seen)) and seen[:5] == before
+    assert ok(crun.api.c.get(path, params=query))["count"] == len(seen)
