@@ -63,9 +63,16 @@ def server(pg_url: str, tmp_path: Path) -> Iterator[Server]:
 
 
 def _runs(base: str) -> int:
-    runs = httpx.get(f"{base}/admin/maintenance-runs", params={"limit": 1000}, timeout=10)
-    assert runs.status_code == 200, runs.text
-    return len(runs.json())
+    """How many runs are recorded (every page of the list)."""
+    count = 0
+    params: dict[str, Any] = {"limit": 500}
+    while True:
+        runs = httpx.get(f"{base}/admin/maintenance-runs", params=params, timeout=10)
+        assert runs.status_code == 200, runs.text
+        count += len(runs.json()["items"])
+        if runs.json()["next_cursor"] is None:
+            return count
+        params = {"limit": 500, "cursor": runs.json()["next_cursor"]}
 
 
 def _wait_for(predicate: Any, what: str) -> None:

@@ -167,7 +167,7 @@ def test_the_app_lifespan_starts_and_stops_the_scheduler(fast: Settings) -> None
 def test_without_the_scheduler_no_job_runs(settings: Settings) -> None:
     with TestClient(create_app(settings), headers=bearer(make_key(settings))) as client:
         assert client.app.state.scheduler is None  # type: ignore[attr-defined]
-        assert client.get("/admin/maintenance-runs").json() == []
+        assert client.get("/admin/maintenance-runs").json() == {"items": [], "next_cursor": None}
 
 
 # --- two replicas on one database ----------------------------------------------------------------
