@@ -76,16 +76,16 @@ def seed(engine: Engine, topos: list[Topology], actors: list[uuid.UUID], n: int)
 
 def time_query(engine: Engine, f: UowFilter, samples: int, depth: int) -> tuple[list[float], int]:
     """Seconds per page: the first page, or the page after ``depth`` pages of 50."""
-    cursor = None
+    after = None
     for _ in range(depth):
-        following = engine.instances.list_uows(f, cursor=cursor).next_cursor
+        following = engine.instances.list_uows(f, after=after).next_key
         if following is None:
             break  # fewer pages than asked: time the last one
-        cursor = following
+        after = following
     times, rows = [], 0
     for _ in range(samples):
         t = time.perf_counter()
-        rows = len(engine.instances.list_uows(f, cursor=cursor).items)
+        rows = len(engine.instances.list_uows(f, after=after).items)
         times.append(time.perf_counter() - t)
     return times, rows
 

@@ -33,6 +33,7 @@ def _lists(run: Run, memory_id: str) -> list[str]:
         "/admin/zombies",
         "/admin/maintenance-runs",
         f"/admin/memories/{memory_id}/toxic-history",
+        "/uows",
     ]
 
 
@@ -91,11 +92,10 @@ def test_a_cursor_of_another_list_is_422_naming_that_list(run: Run) -> None:
     actors = _first_cursor(run, "/actors")
     for path in ("/instances", "/templates", "/admin/maintenance-runs", "/admin/zombies"):
         problem(run.api.c.get(path, params={"cursor": actors}), 422, "another list (actors)")
-    # The UOW listing's own cursors and this one are not interchangeable either.
-    problem(run.api.c.get("/uows", params={"cursor": actors}), 422, "cursor")
+    problem(run.api.c.get("/uows", params={"cursor": actors}), 422, "another list (actors)")
     run.genesis(amount=10)
     uows = ok(run.api.c.get("/uows", params={"limit": 1}))["next_cursor"]
-    problem(run.api.c.get("/actors", params={"cursor": uows}), 422, "cursor")
+    problem(run.api.c.get("/actors", params={"cursor": uows}), 422, "another list (uows)")
 
 
 def test_a_cursor_for_other_filters_or_another_parent_is_422(run: Run) -> None:

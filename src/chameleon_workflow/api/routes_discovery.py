@@ -13,8 +13,7 @@ from ..domain.enums import UowStatus
 from ..domain.security import Principal, Right
 from ..store.actors import ACTORS
 from ..store.instances import INSTANCES
-from ..store.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from ..store.uow_list import UowFilter
+from ..store.uow_list import UOWS, UowFilter
 from .auth import PrincipalDep, allow, own_only, sees_leases
 from .deps import EngineDep
 from .encode import plain
@@ -111,6 +110,7 @@ def assign(actor_id: uuid.UUID, body: AssignmentRequest, engine: EngineDep) -> d
 @router.get("/uows", responses=NOT_FOUND, dependencies=[allow(Right.READ)])
 def list_uows(
     engine: EngineDep,
+    page: PageDep,
     instance_id: uuid.UUID | None = None,
     status: UowStatus | None = None,
     role_id: uuid.UUID | None = None,
@@ -120,10 +120,6 @@ def list_uows(
     ] = None,
     updated_before: Annotated[AwareDatetime | None, Query(description="Strictly before")] = None,
     updated_after: Annotated[AwareDatetime | None, Query(description="Strictly after")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of the previous page")
-    ] = None,
 ) -> dict[str, Any]:
     """Units of work, newest-updated first, each with its failure reason; page with
     ``next_cursor`` (null on the last page). Named ids that do not exist are 404s."""
@@ -136,8 +132,10 @@ def list_uows(
         updated_before=updated_before,
         updated_after=updated_after,
     )
-    page = engine.instances.list_uows(f, limit=limit, cursor=cursor)
-    return {"items": plain(page.items), "next_cursor": page.next_cursor}
+    # The cursor does not remember the filters (docs/api.md): it is bound to the list only.
+    cursor = page.bind(UOWS)
+    found = engine.instances.list_uows(f, limit=page.limit, after=cursor.after)
+    return {"items": plain(found.items), "next_cursor": cursor.next(found.next_key)}
 
 
 @router.get(

@@ -206,10 +206,10 @@ class InstanceService:
         }
 
     def list_uows(
-        self, f: UowFilter, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+        self, f: UowFilter, *, limit: int = DEFAULT_LIMIT, after: Key | None = None
     ) -> UowPage:
         """One page of UOWs, newest-updated first (see ``UowListing.page``)."""
-        return UowListing(self.db, self.topologies).page(f, limit=limit, cursor=cursor)
+        return UowListing(self.db, self.topologies).page(f, limit=limit, after=after)
 
     def counts_by_status(self) -> dict[str, int]:
         with self.db.connect() as conn:

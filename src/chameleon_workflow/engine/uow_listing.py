@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -13,37 +10,17 @@ from typing import Any
 from ..domain.errors import InvalidInput, NotFound, UnknownActor
 from ..store import actors, uow_list
 from ..store.database import Database
-from ..store.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from ..store.pagination import DEFAULT_LIMIT, Key, check_limit
 from ..store.uow_list import Position, UowFilter
 from .topology import Topology, TopologyCache
 
 
 @dataclass(frozen=True)
 class UowPage:
+    """Up to a limit of UOWs, and the key (``uow_list.UOWS``) of the last when more follow."""
+
     items: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-def encode_cursor(at: Position) -> str:
-    raw = json.dumps([at.updated_at.isoformat(), at.id.hex], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Position:
-    """The position a cursor from ``encode_cursor`` names; anything else is a 422."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, uow_id = json.loads(raw)
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None:
-            raise ValueError("naive time")
-        return Position(when.astimezone(UTC), uuid.UUID(hex=uow_id))
-    except (binascii.Error, ValueError, TypeError, OverflowError, AttributeError) as exc:
-        raise InvalidInput(
-            "cursor is not one this server issued: pass the next_cursor of the previous "
-            "page unchanged, or leave cursor out to start from the newest",
-            cursor=cursor[:100],
-        ) from exc
+    next_key: Key | None
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -124,23 +101,23 @@ class UowListing:
         self.topologies = topologies
 
     def page(
-        self, f: UowFilter, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+        self, f: UowFilter, *, limit: int = DEFAULT_LIMIT, after: Key | None = None
     ) -> UowPage:
-        """A page of UOWs newest-updated first; unknown ids in the filter are 404s."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", limit=limit)
-        after = decode_cursor(cursor) if cursor is not None else None
+        """A page of UOWs newest-updated first, from after the key ``after`` (see
+        ``uow_list.UOWS``); unknown ids in the filter are 404s."""
+        check_limit(limit)
+        at = Position(*after) if after is not None else None
         f = self._scoped(f)
         with self.db.connect() as conn:
             if f.lease_holder_id is not None and actors.get(conn, f.lease_holder_id) is None:
                 a = f.lease_holder_id
                 raise UnknownActor(f"actor {a} does not exist", id=str(a))
-            rows = uow_list.page(conn, f, after, limit + 1)
+            rows = uow_list.page(conn, f, at, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         items = [_item(r, self.topologies.of_instance(r.instance_id)) for r in rows]
         last = rows[-1] if more else None
-        return UowPage(items, encode_cursor(Position(last.updated_at, last.id)) if last else None)
+        return UowPage(items, (last.updated_at, last.id) if last else None)
 
     def _scoped(self, f: UowFilter) -> UowFilter:
         """Check the named instance, role and interaction exist; narrow to their instance."""

@@ -18,10 +18,15 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, exists, literal, select, tuple_, union_all
 
 from ..domain.enums import UowStatus
+from .pagination import Keyset
 from .tables import Interaction, Uow, table
 
 U = table(Uow)
 X = table(Interaction)
+
+# The listing's order, for its cursors (the SQL of a page is ``page`` below: a merge of one
+# index range per status).
+UOWS = Keyset("uows", (U.c.updated_at, U.c.id), descending=True)
 
 COLUMNS = (
     U.c.id,
