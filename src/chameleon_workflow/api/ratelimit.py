@@ -99,6 +99,9 @@ class TokenBuckets:
     def __len__(self) -> int:
         return len(self._buckets)
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._buckets
+
     def _make_room(self, now: float) -> None:
         """Drop idle (full) buckets from the least recently used end, and that end's bucket
         whatever its state while the limiter is at its size."""
