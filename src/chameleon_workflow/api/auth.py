@@ -57,6 +57,7 @@ def _authenticate(request: Request) -> Principal:
     before the key is looked up (``api.ratelimit``)."""
     token = bearer_token(request)
     limits = limits_of(request)
+    # Only a presented key is a guess: a request without one is neither limited nor counted.
     failures = limits.auth_failures if limits is not None and token else None
     address = client_address(request)
     if failures is not None:
@@ -72,7 +73,7 @@ def _authenticate(request: Request) -> Principal:
         if failures is not None:
             failures.failed(address)
         raise
-    if failures is not None and token:  # token: for mypy, implied by failures
+    if failures is not None and token:
         failures.succeeded(token)
     return principal
 
