@@ -50,6 +50,25 @@ class Settings(BaseSettings):
         description="How long a process trusts a key's row: revocation and expiry take effect "
         "within this time.",
     )
+    rate_limit_enabled: bool = Field(
+        default=True, description="Rate limits on failed authentication and admin requests."
+    )
+    rate_limit_auth_failures_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Failed authentications (a key was sent but refused) per client address "
+        "per minute before its requests are answered 429; 0: no limit.",
+    )
+    rate_limit_actions_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Requests to admin and operator routes per API key per minute; 0: no limit.",
+    )
+    rate_limit_max_tracked: int = Field(
+        default=10_000,
+        ge=1,
+        description="Addresses and keys each limiter remembers (least recently seen leave first).",
+    )
 
     # Background services.
     scheduler_enabled: bool = True
