@@ -19,6 +19,7 @@ from .request_id import RequestId
 from .responses import responses
 from .routes_admin import router as admin_router
 from .routes_discovery import router as discovery_router
+from .routes_keys import router as keys_router
 from .routes_memory import router as memory_router
 from .routes_templates import router as templates_router
 from .routes_workflow import router as workflow_router
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     routers = (templates_router, workflow_router, discovery_router, memory_router, admin_router)
     for router in routers:
         app.include_router(router)
+    app.include_router(keys_router)
 
     @app.get("/health", tags=["operations"])
     async def health(engine: EngineDep) -> dict[str, Any]:
