@@ -23,86 +23,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI
-from fastapi.routing import iter_route_contexts
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 from chameleon_workflow.api.app import create_app
-from chameleon_workflow.api.auth import OPEN_PATHS, rule_of
 from chameleon_workflow.domain.enums import ActorType, MemoryScope
 from chameleon_workflow.domain.security import NEEDED, Right, Scope, allows
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.engine.keys import UNAUTHENTICATED
 from chameleon_workflow.settings import Settings
+from tests.api.route_rules import Route, Rule, app_routes, route_table, unruled
 from tests.conftest import FakeClock, empty_database
 from tests.flows import fixture_text
 
-Rule = tuple[Right, bool]
 ROUTING = fixture_text("routing_workflow.yml")
-
-
-# --- the route table ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    rules: tuple[Rule, ...]  # every allow() found in the route's dependency tree
-    open: bool  # in OPEN_PATHS, or a static files mount
-
-    @property
-    def id(self) -> str:
-        return f"{self.method} {self.path}"
-
-    @property
-    def rule(self) -> Rule | None:
-        return self.rules[0] if len(self.rules) == 1 else None
-
-
-def _rules(dependant: Any) -> tuple[Rule, ...]:
-    found: list[Rule] = []
-    stack = list(getattr(dependant, "dependencies", []))
-    while stack:
-        dep = stack.pop()
-        rule = rule_of(dep.call) if dep.call is not None else None
-        if rule is not None:
-            found.append(rule)
-        stack.extend(dep.dependencies)
-    return tuple(found)
-
-
-def route_table(app: FastAPI) -> list[Route]:
-    """Every (method, path) the app answers, routers included (FastAPI includes lazily)."""
-    table: list[Route] = []
-    for ctx in iter_route_contexts(app.router.routes):
-        original = ctx.original_route
-        if isinstance(original, Mount):
-            static = isinstance(original.app, StaticFiles)
-            table.append(Route("GET", f"{ctx.path}/*", (), static))
-            continue
-        methods = sorted(ctx.methods or {"GET"})
-        for method in [m for m in methods if m != "HEAD" or methods == ["HEAD"]]:
-            rules = _rules(getattr(ctx, "dependant", None))
-            table.append(Route(method, str(ctx.path), rules, ctx.path in OPEN_PATHS))
-    return table
-
-
-def unruled(table: list[Route]) -> list[str]:
-    """Routes that are neither open nor declare exactly one rule (or are both)."""
-    return [r.id for r in table if r.open == (r.rule is not None) or len(r.rules) > 1]
+GLOBAL = MemoryScope.GLOBAL
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "route" in metafunc.fixturenames:
-        table = route_table(create_app(Settings(database_url="sqlite://")))
+        table = app_routes()
         metafunc.parametrize("route", table, ids=[r.id for r in table])
 
 
 def test_every_route_declares_one_rule_or_is_open() -> None:
-    table = route_table(create_app(Settings(database_url="sqlite://")))
+    table = app_routes()
     assert len(table) >= 40
     assert unruled(table) == []
 
@@ -165,16 +110,27 @@ class Call:
 
 @dataclass
 class World:
+    """The seeded app: a routing-workflow instance, an actor holding a UOW, its playbook
+    entry, a global memory, and one key per caller."""
+
     client: TestClient
     engine: Engine
     template_id: uuid.UUID
     instance_id: uuid.UUID
     roles: dict[str, uuid.UUID]
-    actor: uuid.UUID  # the actor of the "actor" key
-    held_uow: uuid.UUID  # a UOW that actor holds
-    playbook: uuid.UUID  # a memory of that actor's playbook
-    global_memory: uuid.UUID
+    actor: uuid.UUID  # the actor of the "actor" key; "other actor" is another one
+    held_uow: uuid.UUID = field(init=False)  # a UOW the actor holds
+    playbook: uuid.UUID = field(init=False)  # an entry of the actor's playbook
+    global_memory: uuid.UUID = field(init=False)
     keys: dict[str, str] = field(default_factory=dict)  # caller name → key text
+
+    def __post_init__(self) -> None:
+        self.held_uow, _ = self.lease()
+        memory = self.engine.memory
+        self.playbook = memory.write(
+            self.triage, key="habit", value=1, scope=MemoryScope.ACTOR, actor_id=self.actor
+        ).id
+        self.global_memory = memory.write(self.triage, key="tip", value=2, scope=GLOBAL).id
 
     @property
     def triage(self) -> uuid.UUID:
@@ -188,6 +144,7 @@ class World:
         return taken.uow_id, taken.lease_id
 
     def work(self, **extra: Any) -> dict[str, Any]:
+        """The body of a submit or failure on a fresh lease of the actor."""
         uow, lease = self.lease()
         return {"uow_id": str(uow), "actor_id": str(self.actor), "lease_id": str(lease), **extra}
 
@@ -196,25 +153,22 @@ def _seed(client: TestClient, engine: Engine, clock: FakeClock) -> World:
     template = engine.templates.import_yaml(ROUTING).template.id
     instance = engine.instances.instantiate(template, {"amount": 10}).instance.id
     roles = {r.name: r.id for r in engine.instances.describe(instance)["roles"]}
-    actors = [engine.instances.create_actor(n, ActorType.AI_AGENT) for n in ("mine", "theirs")]
-    for actor in actors:
+    mine, theirs = (engine.instances.create_actor(n, ActorType.AI_AGENT) for n in ("a", "b"))
+    for actor in (mine, theirs):
         engine.instances.assign(actor, roles["Triage"])
-    w = World(client, engine, template, instance, roles, actors[0], uuid.uuid4(), uuid.uuid4(),
-              uuid.uuid4())  # fmt: skip
-    w.held_uow, _ = w.lease()
-    w.playbook = engine.memory.write(
-        w.triage, key="habit", value=1, scope=MemoryScope.ACTOR, actor_id=w.actor
-    ).id
-    w.global_memory = engine.memory.write(w.triage, key="tip", value=2, scope=MemoryScope.GLOBAL).id
-    made = {c.name: c.scope.value for c in CALLERS if c.scope is not None and not c.own}
-    for name, scope in made.items():
-        actor = actors[1] if name == "other actor" else None
-        w.keys[name] = engine.keys.create(scope, actor_id=actor, created_by="matrix")[1]
-    w.keys["actor"] = engine.keys.create(Scope.ACTOR, actor_id=w.actor, created_by="matrix")[1]
-    revoked, w.keys["revoked key"] = engine.keys.create(Scope.ADMIN, created_by="matrix")
+    w = World(client, engine, template, instance, roles, mine)
+
+    def key(scope: Scope, actor: uuid.UUID | None = None, days: float | None = None) -> str:
+        return engine.keys.create(scope, actor_id=actor, expires_in_days=days, created_by="m")[1]
+
+    for scope in (Scope.ADMIN, Scope.OPERATOR, Scope.VIEWER):
+        w.keys[scope.value] = key(scope)
+    w.keys["actor"] = key(Scope.ACTOR, mine)
+    w.keys["other actor"] = key(Scope.ACTOR, theirs)
+    revoked, w.keys["revoked key"] = engine.keys.create(Scope.ADMIN, created_by="m")
     engine.keys.revoke(revoked.id)
     clock.advance(-2 * 86_400)  # made two days ago, expired yesterday
-    w.keys["expired key"] = engine.keys.create(Scope.ADMIN, expires_in_days=1, created_by="t")[1]
+    w.keys["expired key"] = key(Scope.ADMIN, days=1)
     clock.advance(2 * 86_400)
     w.keys["malformed key"] = "chm_not-a-key"
     return w
@@ -384,8 +338,7 @@ def test_matrix(world: World, route: Route) -> None:
 
 
 def test_every_seeded_case_names_a_route_of_the_app() -> None:
-    table = {r.id for r in route_table(create_app(Settings(database_url="sqlite://")))}
-    assert set(CASES) - table == set()
+    assert set(CASES) - {r.id for r in app_routes()} == set()
 
 
 def test_lease_ids_are_shown_to_admin_keys_only(world: World) -> None:
