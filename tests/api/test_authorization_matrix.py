@@ -37,6 +37,7 @@ from tests.conftest import FakeClock, empty_database
 from tests.flows import fixture_text
 
 ROUTING = fixture_text("routing_workflow.yml")
+SECURITY_MD = Path(__file__).parents[2] / "docs" / "security.md"
 GLOBAL = MemoryScope.GLOBAL
 
 
@@ -335,6 +336,18 @@ def test_matrix(world: World, route: Route) -> None:
         if problem:
             problems.append(problem)
     assert not problems, f"{route.id}:\n" + "\n".join(problems)
+
+
+def test_the_rights_table_of_docs_security_md_is_the_route_table() -> None:
+    text = SECURITY_MD.read_text(encoding="utf-8")
+    table = text.split("<!-- rights:start -->")[1].split("<!-- rights:end -->")[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| `")]
+    documented = [(route.strip().strip("`"), right.strip()) for route, right in rows]
+    declared = [
+        (r.id, "open" if r.rule is None else r.rule[0].value + (", own" if r.rule[1] else ""))
+        for r in app_routes()
+    ]
+    assert sorted(documented) == sorted(declared)
 
 
 def test_every_seeded_case_names_a_route_of_the_app() -> None:
