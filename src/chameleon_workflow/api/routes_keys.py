@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Self
+from typing import Annotated, Self
 
 from fastapi import APIRouter
 from pydantic import Field
@@ -24,6 +24,8 @@ from .views import Time, View
 
 router = APIRouter(prefix="/admin/keys", tags=["keys"], responses=COMMON)
 ADMIN = [allow(Right.ADMIN)]
+# A number of days, strictly: ``true`` and ``"30"`` are not durations.
+Days = Annotated[float, Field(gt=0, le=MAX_EXPIRY_DAYS, strict=True)]
 
 
 class KeyRequest(Body):
@@ -32,7 +34,7 @@ class KeyRequest(Body):
         default=None, description="The actor an actor key acts as (actor keys only)."
     )
     name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
-    expires_in_days: float | None = Field(default=None, gt=0, le=MAX_EXPIRY_DAYS)
+    expires_in_days: Days | None = None
 
 
 class ApiKey(View):
