@@ -112,6 +112,7 @@ def keys_local_admin(
         path = file or default_key_file(engine.db.url)
         existing = _read_key(path)
         if existing is not None and _usable(engine.keys.list(), existing, engine.clock()):
+            _make_private(path)
             typer.echo(f"admin key: {path}", err=True)
         else:
             params = {"scope": Scope.ADMIN.value, "name": LOCAL_ADMIN_NAME, "local_admin": True}
@@ -184,6 +185,16 @@ def _write_secret(path: Path, key: str) -> None:
         os.chmod(path, 0o600)
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _make_private(path: Path) -> None:
+    """Take back the rights of others on a key file someone loosened (mode 0600 again)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+            typer.echo(f"made {path} readable by you only (mode 0600)", err=True)
+    except OSError as exc:
+        raise fail(f"cannot make {path} private: {exc.strerror or exc}") from exc
 
 
 def _when(moment: datetime | None) -> str:
