@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from .. import __version__
 from ..engine.core import Engine
 from ..settings import Settings
-from . import docs_page, errors, home, metrics
+from . import crosssite, docs_page, errors, home, metrics
 from .deps import EngineDep
 from .limits import BodyLimit
 from .request_id import RequestId
@@ -75,5 +75,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return HTMLResponse(home.render(engine))
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    crosssite.install(app, settings)  # body types, CORS, allowed hosts (outermost of the three)
     app.add_middleware(RequestId)  # outermost: every response and log line carries the id
     return app
