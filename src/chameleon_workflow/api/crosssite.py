@@ -42,6 +42,7 @@ __all__ = [
     "document",
     "host_allowed",
     "install",
+    "request_host",
 ]
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class BodyTypes:
         await _refuse(refused, scope, receive, send)
 
 
-def _request_host(value: bytes) -> str:
+def request_host(value: bytes) -> str:
     """The host a ``Host`` header names, in the form of :func:`host_pattern`: no port."""
     text = value.decode("latin-1").strip().lower()
     if text.startswith("["):  # [IPv6]:port
@@ -129,7 +130,7 @@ def _request_host(value: bytes) -> str:
 
 
 def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
-    """Whether ``host`` (see :func:`_request_host`) matches one of ``patterns``."""
+    """Whether ``host`` (see :func:`request_host`) matches one of ``patterns``."""
     for pattern in patterns:
         if pattern == "*" or pattern == host:
             return True
@@ -150,12 +151,17 @@ class AllowedHosts:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"host")
-        host = _request_host(given[0]) if len(given) == 1 else ""
+        host = request_host(given[0]) if len(given) == 1 else ""
         if host and host_allowed(host, self.patterns):
             await self.app(scope, receive, send)
             return
         shown = host[:_SHOWN] if len(given) == 1 else f"{len(given)} Host headers"
-        logger.info("refused Host %r: not in CHAMELEON_ALLOWED_HOSTS %s", shown, self.patterns)
+        logger.info(
+            "refused Host %r: not in CHAMELEON_ALLOWED_HOSTS %s",
+            shown,
+            ", ".join(self.patterns),
+            extra={"host": shown},
+        )
         refused = HostNotAllowed(
             f"this server does not answer to the host {shown!r} (Host header); "
             "its operator lists the names it answers to in CHAMELEON_ALLOWED_HOSTS",
@@ -205,7 +211,9 @@ def document(app: FastAPI) -> None:
                     continue
                 raw = RAW_BODY_TYPES.get((method.upper(), path))
                 if raw is not None:
-                    schema = next(iter(body.get("content", {}).values()), {}).get("schema", {})
+                    declared: dict[str, Any] = body.get("content") or {}
+                    first: dict[str, Any] = next(iter(declared.values()), {})
+                    schema = first.get("schema", {})
                     body["content"] = {t: {"schema": schema} for t in raw}
                 operation.setdefault("responses", {})["415"] = _ERROR_415
         return spec
