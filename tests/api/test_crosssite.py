@@ -126,6 +126,11 @@ def test_a_foreign_host_is_400_on_every_path(client: TestClient, host: str) -> N
     assert ok(client.get("/templates")) == []
 
 
+def test_a_request_with_two_hosts_is_400(client: TestClient) -> None:
+    twice = client.get("/health", headers=[("host", "testserver"), ("host", "testserver")])
+    assert problem(twice, 400, "one Host header", "sent 2")["details"] == {"host": None}
+
+
 def test_without_configured_origins_no_response_carries_cors_headers(client: TestClient) -> None:
     preflight = _preflight(client, APP)
     assert preflight.status_code == 405  # nothing answers OPTIONS

@@ -147,29 +147,29 @@ class AllowedHosts:
         self.patterns = tuple(host_pattern(h) for h in allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or "*" in self.patterns:
+        if scope["type"] != "http" or "*" in self.patterns:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"host")
-        host = request_host(given[0]) if len(given) == 1 else ""
+        host = request_host(given[0])[:_SHOWN] if len(given) == 1 else None
         if host and host_allowed(host, self.patterns):
             await self.app(scope, receive, send)
             return
-        shown = host[:_SHOWN] if len(given) == 1 else f"{len(given)} Host headers"
         logger.info(
-            "refused Host %r: not in CHAMELEON_ALLOWED_HOSTS %s",
-            shown,
+            "refused Host %r: not in CHAMELEON_ALLOWED_HOSTS (%s)",
+            host if host is not None else f"{len(given)} Host headers",
             ", ".join(self.patterns),
-            extra={"host": shown},
+            extra={"host": host},
         )
+        if host is None:
+            problem = f"a request names its host in one Host header; this one sent {len(given)}"
+        else:
+            problem = f"this server does not answer to the host {host!r} (Host header)"
         refused = HostNotAllowed(
-            f"this server does not answer to the host {shown!r} (Host header); "
-            "its operator lists the names it answers to in CHAMELEON_ALLOWED_HOSTS",
-            host=shown,
+            f"{problem}; the names it answers to are listed by its operator in "
+            "CHAMELEON_ALLOWED_HOSTS",
+            host=host,
         )
-        if scope["type"] == "websocket":  # no websocket routes; close without a body
-            await send({"type": "websocket.close", "code": 1008})
-            return
         await _refuse(refused, scope, receive, send)
 
 
