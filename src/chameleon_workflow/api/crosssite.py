@@ -104,10 +104,12 @@ class BodyTypes:
         if declared in allowed:
             await self.app(scope, receive, send)
             return
-        names = allowed[0] if len(allowed) == 1 else "one of " + ", ".join(allowed)
+        kinds = (
+            f"type {allowed[0]}" if len(allowed) == 1 else f"one of the types {', '.join(allowed)}"
+        )
         sent = f"of type {declared[:_SHOWN]!r}" if declared else "without a Content-Type"
         refused = UnsupportedMediaType(
-            f"{method} {path} takes a body of type {names}; this request sent one {sent}. "
+            f"{method} {path[:_SHOWN]} takes a body of {kinds}; this request sent one {sent}. "
             f"Send the header 'Content-Type: {allowed[0]}'",
             accepted=list(allowed),
             received=declared[:_SHOWN] if declared else None,
