@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from .. import __version__
 from ..engine.core import Engine
 from ..settings import Settings
-from . import docs_page, errors, home, metrics
+from . import crosssite, docs_page, errors, home, metrics
 from .audit import AuditRequests
 from .deps import EngineDep
 from .limits import BodyLimit
@@ -88,5 +88,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditRequests)  # outside the body cap: a 413 is recorded as refused
+    crosssite.install(app, settings)  # body types, CORS, allowed hosts (outermost of the three)
     app.add_middleware(RequestId)  # outermost: every response and log line carries the id
     return app
