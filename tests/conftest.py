@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from chameleon_workflow.engine.core import Engine
-from chameleon_workflow.settings import Settings
+from chameleon_workflow.settings import LOOPBACK_NAMES, Settings
 from chameleon_workflow.store import migrate
 from chameleon_workflow.store.database import Database
 from chameleon_workflow.store.tables import Base
@@ -128,9 +128,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# The Host header of Starlette's TestClient ("testserver") is one more name the app under
+# test answers to; everything else keeps the server's default (CHAMELEON_ALLOWED_HOSTS).
+TEST_HOSTS = [*LOOPBACK_NAMES, "testserver"]
+
+
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, scheduler_enabled=False)
+    return Settings(database_url=db_url, scheduler_enabled=False, allowed_hosts=TEST_HOSTS)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from .cli_base import (
 )
 from .domain.errors import ChameleonError, DefinitionInvalid
 from .engine.core import Engine
+from .settings import LOOPBACK_NAMES, host_pattern
 
 app = typer.Typer(no_args_is_help=True, help="Chameleon workflow engine.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -78,7 +79,8 @@ def serve(
     """Run the HTTP server (with the background services) on the configured database."""
     from .api.server import run as run_server
 
-    if insecure_no_auth or not load_settings().auth_enabled:
+    settings = load_settings()
+    if insecure_no_auth or not settings.auth_enabled:
         how = "--insecure-no-auth" if insecure_no_auth else "CHAMELEON_AUTH_ENABLED=false"
         if not is_loopback(host):
             raise fail(
@@ -90,6 +92,7 @@ def serve(
     with engine_for_cli() as engine:  # refuses a missing, unreachable or outdated database
         log_format = engine.settings.log_format
     _check_can_listen(host, port)
+    allow_bind_host(host, settings.allowed_hosts)
     typer.echo(
         f"Chameleon on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", err=True
     )
@@ -104,6 +107,30 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def allow_bind_host(host: str, allowed: list[str]) -> None:
+    """Add the bind address to the hosts the server answers (every worker reads the
+    environment). A wildcard address (0.0.0.0, ::) names no host: the operator lists the
+    names clients use in CHAMELEON_ALLOWED_HOSTS, and is warned when only loopback is there."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        address = None
+    if address is not None and address.is_unspecified:
+        if set(allowed) <= set(LOOPBACK_NAMES):
+            typer.echo(
+                f"warning: listening on every interface ({host}) but answering only requests "
+                f"for {', '.join(allowed)}; set CHAMELEON_ALLOWED_HOSTS to the names clients use",
+                err=True,
+            )
+        return
+    try:
+        name = host_pattern(host)
+    except ValueError as exc:
+        raise fail(f"cannot serve as {host!r}: {exc}") from exc
+    if name not in allowed and "*" not in allowed:
+        os.environ["CHAMELEON_ALLOWED_HOSTS"] = json.dumps([*allowed, name])
 
 
 def _check_can_listen(host: str, port: int) -> None:

@@ -10,14 +10,19 @@ from __future__ import annotations
 import getpass
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .cli_base import engine_for_cli, fail
+from .domain.errors import ChameleonError
 from .domain.security import Scope, parse_key
+from .engine.audit import KEY_CREATE, KEY_REVOKE, Outcome
+from .engine.core import Engine
 from .engine.keys import KeyInfo
 from .store.database import sqlite_path
 
@@ -57,10 +62,12 @@ def keys_create(
 ) -> None:
     """Create a key and print it on stdout; it is shown this once and stored only hashed."""
     actor_id = _uuid(actor, "--actor") if actor is not None else None
-    with engine_for_cli() as engine:
+    params = {"scope": scope, "actor_id": actor, "name": name, "expires_in_days": expires_in}
+    with engine_for_cli() as engine, _audited(engine, KEY_CREATE, params) as done:
         info, key = engine.keys.create(
             scope, actor_id=actor_id, name=name, expires_in_days=expires_in, created_by=_who()
         )
+        done.update(_created(info))
     typer.echo(f"created {info.scope.value} key {info.id} ({info.name})", err=True)
     typer.echo(key)
 
@@ -87,8 +94,9 @@ def keys_list() -> None:
 def keys_revoke(key_id: str) -> None:
     """Revoke a key: refused everywhere within CHAMELEON_AUTH_CACHE_SECONDS."""
     kid = _uuid(key_id, "the key id")
-    with engine_for_cli() as engine:
+    with engine_for_cli() as engine, _audited(engine, KEY_REVOKE, {"key_id": key_id}) as done:
         info = engine.keys.revoke(kid)
+        done.update(key_id=str(info.id), name=info.name, scope=info.scope.value)
     typer.echo(f"revoked {info.scope.value} key {info.id} ({info.name})", err=True)
 
 
@@ -104,15 +112,44 @@ def keys_local_admin(
         path = file or default_key_file(engine.db.url)
         existing = _read_key(path)
         if existing is not None and _usable(engine.keys.list(), existing, engine.clock()):
+            _make_private(path)
             typer.echo(f"admin key: {path}", err=True)
         else:
-            _, key = engine.keys.create(Scope.ADMIN, name=LOCAL_ADMIN_NAME, created_by=_who())
+            params = {"scope": Scope.ADMIN.value, "name": LOCAL_ADMIN_NAME, "local_admin": True}
+            with _audited(engine, KEY_CREATE, params) as done:
+                info, key = engine.keys.create(
+                    Scope.ADMIN, name=LOCAL_ADMIN_NAME, created_by=_who()
+                )
+                done.update(_created(info))
             _write_secret(path, key)
             typer.echo(f"created a local admin key in {path} (mode 0600)", err=True)
     typer.echo(
         f'use it: curl -H "Authorization: Bearer $(cat {path})" http://127.0.0.1:8000/instances',
         err=True,
     )
+
+
+@contextmanager
+def _audited(engine: Engine, action: str, parameters: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Record the key change in the admin audit trail as ``cli:<user>``: the summary the
+    block fills in when it succeeds, or the error that refused it."""
+    summary: dict[str, Any] = {}
+    try:
+        yield summary
+    except ChameleonError as refused:
+        error = {"error": type(refused).__name__, "message": refused.message}
+        engine.audit.record(
+            action, by=_who(), parameters=parameters, result=error, outcome=Outcome.REFUSED
+        )
+        raise
+    engine.audit.record(action, by=_who(), parameters=parameters, result={"summary": summary})
+
+
+def _created(info: KeyInfo) -> dict[str, Any]:
+    expires = info.expires_at.isoformat() if info.expires_at else None
+    actor = str(info.actor_id) if info.actor_id else None
+    return {"key_id": str(info.id), "name": info.name, "scope": info.scope.value,
+            "actor_id": actor, "expires_at": expires}  # fmt: skip
 
 
 def default_key_file(url: object) -> Path:
@@ -148,6 +185,16 @@ def _write_secret(path: Path, key: str) -> None:
         os.chmod(path, 0o600)
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _make_private(path: Path) -> None:
+    """Take back the rights of others on a key file someone loosened (mode 0600 again)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+            typer.echo(f"made {path} readable by you only (mode 0600)", err=True)
+    except OSError as exc:
+        raise fail(f"cannot make {path} private: {exc.strerror or exc}") from exc
 
 
 def _when(moment: datetime | None) -> str:

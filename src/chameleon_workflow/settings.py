@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -10,6 +11,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .domain.enums import ZombiePolicy
+
+# The names of this machine every server answers to, whatever it binds (CHAMELEON_ALLOWED_HOSTS).
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class Settings(BaseSettings):
@@ -49,6 +53,34 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a process trusts a key's row: revocation and expiry take effect "
         "within this time.",
+    )
+    rate_limit_enabled: bool = Field(
+        default=True, description="Rate limits on failed authentication and admin requests."
+    )
+    rate_limit_auth_failures_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Failed authentications (a key was sent but refused) per client address "
+        "per minute before its requests are answered 429; 0: no limit.",
+    )
+    rate_limit_actions_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Requests to admin and operator routes per API key per minute; 0: no limit.",
+    )
+    rate_limit_max_tracked: int = Field(
+        default=10_000,
+        ge=1,
+        description="Addresses and keys each limiter remembers (least recently seen leave first).",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(LOOPBACK_NAMES),
+        description="Host header values the server answers (comma-separated or a JSON list; "
+        "'*.example.com' for subdomains, '*' for any); 'serve --host X' adds X.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins whose pages may call the API from a browser (CORS); empty: none.",
     )
 
     # Background services.
@@ -126,9 +158,9 @@ class Settings(BaseSettings):
         description="Alert when a job has not succeeded for this many of its intervals.",
     )
 
-    @field_validator("alert_webhook_urls", mode="before")
+    @field_validator("alert_webhook_urls", "allowed_hosts", "cors_origins", mode="before")
     @classmethod
-    def _split_urls(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
@@ -145,8 +177,47 @@ class Settings(BaseSettings):
                 raise ValueError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
         return urls
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, hosts: list[str]) -> list[str]:
+        if not hosts:
+            raise ValueError("name at least one host (or '*' for any)")
+        return [host_pattern(h) for h in hosts]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            exact = origin == f"{parts.scheme}://{parts.netloc}" and parts.hostname
+            if origin != "*" and not (parts.scheme in ("http", "https") and exact):
+                raise ValueError(
+                    f"not an origin: {origin!r} (scheme://host[:port], no path; or '*')"
+                )
+        return origins
+
     @model_validator(mode="after")
     def _signed_alerts(self) -> Settings:
         if self.alert_webhook_urls and not self.alert_webhook_secret:
             raise ValueError("CHAMELEON_ALERT_WEBHOOK_URLS needs CHAMELEON_ALERT_WEBHOOK_SECRET")
         return self
+
+
+def host_pattern(entry: str) -> str:
+    """One CHAMELEON_ALLOWED_HOSTS entry in the form requests are compared with: lower case,
+    no brackets around an IPv6 address, no trailing dot. A name with a port, scheme or path
+    is refused (the Host header's port is not compared)."""
+    host = entry.strip().lower().rstrip(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    name = host[2:] if host.startswith("*.") else host
+    if host != "*" and (not name or any(c in name for c in ":/*@ ")):
+        raise ValueError(
+            f"not a host name: {entry!r} (a name or address without scheme or port, "
+            "'*.example.com' for its subdomains, or '*')"
+        )
+    return host

@@ -18,6 +18,8 @@ from tests.conftest import FakeClock, bearer, make_key
 from tests.flows import fixture_text
 
 SMALL_BODY_CAP = 2048
+# The header of a template import: the body is YAML (a body without a type is refused, 415).
+YAML = {"content-type": "application/yaml"}
 
 
 @pytest.fixture
@@ -92,7 +94,7 @@ class Api:
         self.c = client
 
     def import_template(self, text: str) -> dict[str, Any]:
-        return ok(self.c.post("/templates", content=text), 201)  # type: ignore[no-any-return]
+        return ok(self.c.post("/templates", content=text, headers=YAML), 201)  # type: ignore[no-any-return]
 
     def instantiate(
         self, template_id: str, context: dict[str, Any] | None = None

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from chameleon_workflow.domain.security import parse_key
 from tests.api.conftest import Api, Run, ok, problem, start_run
 from tests.conftest import FakeClock
 
@@ -250,7 +251,11 @@ def test_stale_token_protocol_shape(api: Api) -> None:
     }
 
 
-def test_mark_and_unmark_toxic_shapes(run: Run) -> None:
+def test_mark_and_unmark_toxic_shapes(run: Run, admin_key: str) -> None:
+    """The author is the caller's key; a ``by`` in the body is not trusted (docs/api.md)."""
+    parsed = parse_key(admin_key)
+    assert parsed is not None
+    author = f"admin key (key {parsed[0]})"
     memory_id = remember(run.api, run.roles["Triage"], "shortcut", "skip checks")
     c = run.api.c
     body = ok(
@@ -266,7 +271,7 @@ def test_mark_and_unmark_toxic_shapes(run: Run) -> None:
     assert (row["is_toxic"], row["toxic_reason"], row["toxic_by"]) == (
         True,
         "Led to incorrect results",
-        "admin",
+        author,
     )
     assert run.take("Triage")["context"] == {}
     again = ok(c.post("/admin/mark-toxic", json={"memory_id": memory_id, "reason": "again"}))
@@ -277,8 +282,8 @@ def test_mark_and_unmark_toxic_shapes(run: Run) -> None:
     assert body["success"] is True and body["changed"] is True
     history = ok(c.get(f"/admin/memories/{memory_id}/toxic-history"))["items"]
     assert [(h["action"], h["by"]) for h in history] == [
-        ("mark_toxic", "admin"),
-        ("unmark_toxic", "bob"),
+        ("mark_toxic", author),
+        ("unmark_toxic", author),
     ]
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from chameleon_workflow.settings import Settings
 from tests.api.conftest import Api, Run, items, ok, problem, unknown
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, bearer, make_key
 from tests.flows import fixture_text
 
 
@@ -193,3 +194,16 @@ def test_memory_injections_of_a_uow_never_checked_out(run: Run) -> None:
         run.api.c.post(f"/roles/{run.roles['Big']}/memories", json={"key": "k", "value": 1}), 201
     )
     assert items(run.api.c.get(f"/memories/{memory['id']}/influence")) == []
+
+
+def test_an_operator_writes_the_global_blueprint_but_no_actors_playbook(
+    run: Run, settings: Settings
+) -> None:
+    path = f"/roles/{run.roles['Triage']}/memories"
+    operator = bearer(make_key(settings, "operator"))
+    personal = {"key": "tone", "value": "curt", "scope": "ACTOR", "actor_id": run.actor}
+    problem(run.api.c.post(path, json=personal, headers=operator), 403, "admin key")
+    assert _memories(run) == []
+    ok(run.api.c.post(path, json={"key": "tone", "value": "kind"}, headers=operator), 201)
+    ok(run.api.c.post(path, json=personal), 201)  # the client's admin key may
+    assert sorted(m["scope"] for m in _memories(run)) == ["ACTOR", "GLOBAL"]

@@ -17,7 +17,7 @@ from chameleon_workflow.api.metrics import AUTH_FAILURE_REASONS, record_auth_fai
 from chameleon_workflow.engine.telemetry import Telemetry
 from chameleon_workflow.settings import Settings
 from tests.api.conftest import Api, Run, ok, problem, start_run, unknown
-from tests.conftest import FakeClock
+from tests.conftest import TEST_HOSTS, FakeClock
 
 NEW_FAMILIES = {
     "chameleon_checkout_seconds": "histogram",
@@ -238,7 +238,7 @@ def test_an_unreachable_database_leaves_out_only_the_database_gauges(
     from chameleon_workflow.api.app import create_app
 
     url = "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/test"
-    app = create_app(Settings(database_url=url, scheduler_enabled=False))
+    app = create_app(Settings(database_url=url, scheduler_enabled=False, allowed_hosts=TEST_HOSTS))
     with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level("WARNING"):
         record_auth_failure(c.app, "missing")
         scrape = Scrape(c)

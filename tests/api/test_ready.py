@@ -13,6 +13,7 @@ from chameleon_workflow.api.app import create_app
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
 from tests.api.conftest import items, ok, problem
+from tests.conftest import TEST_HOSTS
 
 UNREACHABLE_PG = "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/test"
 ACTOR = {"name": "writer", "type": "HUMAN"}
@@ -20,7 +21,7 @@ ACTOR = {"name": "writer", "type": "HUMAN"}
 
 def _client(url: str, **settings: object) -> TestClient:
     """Database faults, not keys, are under test here: authentication is off."""
-    options: dict[str, object] = {"auth_enabled": False, **settings}
+    options: dict[str, object] = {"auth_enabled": False, "allowed_hosts": TEST_HOSTS, **settings}
     settings = Settings(database_url=url, scheduler_enabled=False, **options)  # type: ignore[arg-type]
     app = create_app(settings)
     return TestClient(app, raise_server_exceptions=False)
@@ -97,6 +98,7 @@ def test_an_exhausted_pool_is_503_then_serves_again(pg_url: str) -> None:
         db_pool_size=1,
         db_pool_timeout_seconds=0.1,
         auth_enabled=False,
+        allowed_hosts=TEST_HOSTS,
     )
     engine = Engine(settings)
     try:

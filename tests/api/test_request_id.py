@@ -17,7 +17,7 @@ from chameleon_workflow import logs
 from chameleon_workflow.api.app import create_app
 from chameleon_workflow.api.request_id import current_request_id, sane
 from chameleon_workflow.settings import Settings
-from tests.api.conftest import SMALL_BODY_CAP, unknown
+from tests.api.conftest import SMALL_BODY_CAP, YAML, unknown
 from tests.process import cli, create_key, server_env, serving
 
 MADE = re.compile(r"[0-9a-f]{32}")
@@ -105,7 +105,7 @@ def test_error_answers_carry_the_id(client: TestClient, small_client: TestClient
         client.get("/nowhere", headers={"X-Request-ID": "n404"}).headers["x-request-id"] == "n404"
     )
     big = small_client.post(
-        "/templates", content=b"x" * (SMALL_BODY_CAP + 1), headers={"X-Request-ID": "e413"}
+        "/templates", content=b"x" * (SMALL_BODY_CAP + 1), headers={"X-Request-ID": "e413", **YAML}
     )
     assert big.status_code == 413 and big.headers["x-request-id"] == "e413"
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import SMALL_BODY_CAP, Api, items, ok, problem, unknown
+from tests.api.conftest import SMALL_BODY_CAP, YAML, Api, items, ok, problem, unknown
 from tests.conftest import example_text
 from tests.flows import fixture_text
 
@@ -46,7 +46,7 @@ def test_import_of_a_malformed_document_is_422(client: TestClient, subtests: Any
     for case, body, words in MALFORMED:
         with subtests.test(case=case):
             assert body != ROUTING
-            found = problem(client.post("/templates", content=body), 422, *words)
+            found = problem(client.post("/templates", content=body, headers=YAML), 422, *words)
             assert found["error"] == "DefinitionInvalid"
             rules = [v["rule"] for v in found["violations"]]
             assert rules and set(rules) == {"STRUCTURE"}
@@ -67,7 +67,7 @@ def test_import_of_an_invalid_workflow_lists_every_violation(
 ) -> None:
     for example, rules in INVALID:
         with subtests.test(example=example):
-            sent = client.post("/templates", content=example_text(example))
+            sent = client.post("/templates", content=example_text(example), headers=YAML)
             found = problem(sent, 422, *rules)
             assert found["error"] == "DefinitionInvalid"
             assert {v["rule"] for v in found["violations"]} == rules
@@ -79,7 +79,9 @@ def test_import_of_an_invalid_workflow_lists_every_violation(
 
 def test_unknown_guardian_type_is_named(client: TestClient) -> None:
     found = problem(
-        client.post("/templates", content=example_text("constitutional_zero_agent.yaml")),
+        client.post(
+            "/templates", content=example_text("constitutional_zero_agent.yaml"), headers=YAML
+        ),
         422,
         "STANDARD",
     )
@@ -88,8 +90,10 @@ def test_unknown_guardian_type_is_named(client: TestClient) -> None:
 
 def test_import_of_non_utf8_bytes_is_422(client: TestClient) -> None:
     body = ROUTING.encode("utf-16")
-    problem(client.post("/templates", content=body), 422, "UTF-8")
-    problem(client.post("/templates", content=b"workflow: \xff\xfe\x80"), 422, "UTF-8")
+    problem(client.post("/templates", content=body, headers=YAML), 422, "UTF-8")
+    problem(
+        client.post("/templates", content=b"workflow: \xff\xfe\x80", headers=YAML), 422, "UTF-8"
+    )
     _nothing_imported(client)
 
 
@@ -98,17 +102,19 @@ def test_oversized_import_is_413_and_imports_nothing(
 ) -> None:
     body = ROUTING.encode()
     assert len(body) > SMALL_BODY_CAP
-    found = problem(small_client.post("/templates", content=body), 413, str(SMALL_BODY_CAP))
+    found = problem(
+        small_client.post("/templates", content=body, headers=YAML), 413, str(SMALL_BODY_CAP)
+    )
     assert found["error"] == "PayloadTooLarge"
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the cap applies while streaming
         for start in range(0, len(body), 512):
             yield body[start : start + 512]
 
-    problem(small_client.post("/templates", content=chunks()), 413, "exceeds")
+    problem(small_client.post("/templates", content=chunks(), headers=YAML), 413, "exceeds")
     _nothing_imported(client)
     # The same document fits under the default cap.
-    assert ok(client.post("/templates", content=body), 201)["version"] == 1
+    assert ok(client.post("/templates", content=body, headers=YAML), 201)["version"] == 1
 
 
 def test_unknown_or_malformed_template_id(client: TestClient) -> None:

@@ -12,13 +12,17 @@ from fastapi.responses import HTMLResponse
 from .. import __version__
 from ..engine.core import Engine
 from ..settings import Settings
-from . import docs_page, errors, home, metrics
+from . import crosssite, docs_page, errors, home, metrics
+from .audit import AuditRequests
 from .deps import EngineDep
 from .limits import BodyLimit
+from .ratelimit import RateLimits
 from .request_id import RequestId
 from .responses import responses
 from .routes_admin import router as admin_router
+from .routes_audit import router as audit_router
 from .routes_discovery import router as discovery_router
+from .routes_keys import router as keys_router
 from .routes_memory import router as memory_router
 from .routes_templates import router as templates_router
 from .routes_workflow import router as workflow_router
@@ -49,11 +53,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     docs_page.install(app)
     app.state.settings = settings
+    app.state.rate_limits = RateLimits.of(
+        enabled=settings.rate_limit_enabled,
+        auth_failures_per_minute=settings.rate_limit_auth_failures_per_minute,
+        actions_per_minute=settings.rate_limit_actions_per_minute,
+        max_tracked=settings.rate_limit_max_tracked,
+    )
     errors.install(app)
     metrics.install(app)
     routers = (templates_router, workflow_router, discovery_router, memory_router, admin_router)
     for router in routers:
         app.include_router(router)
+    app.include_router(audit_router)
+    app.include_router(keys_router)
 
     @app.get("/health", tags=["operations"])
     async def health(engine: EngineDep) -> dict[str, Any]:
@@ -75,5 +87,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return HTMLResponse(home.render(engine))
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditRequests)  # outside the body cap: a 413 is recorded as refused
+    crosssite.install(app, settings)  # body types, CORS, allowed hosts (outermost of the three)
     app.add_middleware(RequestId)  # outermost: every response and log line carries the id
     return app

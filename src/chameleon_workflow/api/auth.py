@@ -15,13 +15,17 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from ..domain.errors import Forbidden, Unauthenticated
+from ..domain.errors import Forbidden, RateLimited, Unauthenticated
 from ..domain.security import NEEDED, Principal, Right, Scope, allows
 from .metrics import record_auth_failure
+from .ratelimit import client_address, limit_action, limits_of
 
 # Paths anyone may call: liveness, readiness, metrics (configurable), the API page and the
 # assets it loads, and the home page.
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/"})
+
+# Requests to routes needing these rights count against the key's action limit.
+LIMITED = frozenset({Right.OPERATE, Right.ADMIN})
 
 ANONYMOUS = Principal(key_id=None, name="anonymous (authentication off)", scope=Scope.ADMIN)
 
@@ -43,12 +47,34 @@ def current_principal(request: Request) -> Principal:
     if not request.app.state.settings.auth_enabled:
         principal = ANONYMOUS
     else:
-        try:
-            principal = request.app.state.engine.keys.authenticate(bearer_token(request))
-        except Unauthenticated as refused:
-            record_auth_failure(request.app, refused.reason)
-            raise
+        principal = _authenticate(request)
     request.state.principal = principal
+    return principal
+
+
+def _authenticate(request: Request) -> Principal:
+    """The key's principal; failures from an address beyond its limit are refused (429)
+    before the key is looked up (``api.ratelimit``)."""
+    token = bearer_token(request)
+    limits = limits_of(request)
+    # Only a presented key is a guess: a request without one is neither limited nor counted.
+    failures = limits.auth_failures if limits is not None and token else None
+    address = client_address(request)
+    if failures is not None:
+        try:
+            failures.check(address, token)
+        except RateLimited:
+            record_auth_failure(request.app, "rate_limited")
+            raise
+    try:
+        principal: Principal = request.app.state.engine.keys.authenticate(token)
+    except Unauthenticated as refused:
+        record_auth_failure(request.app, refused.reason)
+        if failures is not None:
+            failures.failed(address)
+        raise
+    if failures is not None and token:
+        failures.succeeded(token)
     return principal
 
 
@@ -63,6 +89,8 @@ def allow(right: Right, *, own: bool = False) -> Any:
     """
 
     def check(request: Request, principal: PrincipalDep) -> Principal:
+        if right in LIMITED:
+            limit_action(request, principal)
         if own and principal.scope is Scope.ACTOR:
             return principal
         if not allows(principal.scope, right):
@@ -100,6 +128,14 @@ def own_only(principal: Principal, allowed: bool, what: str) -> None:
 def sees_leases(principal: Principal) -> bool:
     """Lease ids are secrets: shown to their holder at checkout, and to admin keys only."""
     return principal.scope is Scope.ADMIN
+
+
+def author(principal: Principal, claimed: str) -> str:
+    """Who a change is written as: the caller's key (its name and id), never a name the
+    client supplies; only with authentication off is the client's ``claimed`` name used."""
+    if principal.key_id is None:
+        return claimed
+    return f"{principal.name[:150]} (key {principal.key_id})"
 
 
 def act_as(principal: Principal, actor_id: uuid.UUID) -> None:

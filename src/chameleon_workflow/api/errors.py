@@ -17,6 +17,7 @@ from ..domain.errors import (
     DatabaseUnavailable,
     DefinitionInvalid,
     Forbidden,
+    HostNotAllowed,
     InvalidInput,
     NotAssigned,
     NotFound,
@@ -24,6 +25,7 @@ from ..domain.errors import (
     RateLimited,
     SchemaNotCurrent,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 from ..store import faults
 
@@ -34,6 +36,8 @@ STATUS: list[tuple[type[ChameleonError], int]] = [
     (DatabaseUnavailable, 503),
     (SchemaNotCurrent, 503),
     (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (HostNotAllowed, 400),
     (DefinitionInvalid, 422),
     (InvalidInput, 422),
     (NotFound, 404),

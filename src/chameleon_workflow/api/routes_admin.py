@@ -14,7 +14,7 @@ from ..engine.toxic import ToxicChange
 from ..store.maintenance.runs import RUNS
 from ..store.maintenance.toxic import EVENTS
 from ..store.maintenance.zombies import CANDIDATES
-from .auth import allow
+from .auth import PrincipalDep, allow, author
 from .deps import EngineDep
 from .pagination import PageDep
 from .responses import COMMON, WITH_BODY, responses
@@ -110,15 +110,17 @@ def _toxic_result(change: ToxicChange) -> dict[str, Any]:
 
 
 @router.post("/mark-toxic", responses=NOT_FOUND | WITH_BODY, dependencies=[allow(Right.OPERATE)])
-def mark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
-    change = engine.toxic.mark(body.memory_id, body.reason, by=body.by)
+def mark_toxic(body: ToxicRequest, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
+    change = engine.toxic.mark(body.memory_id, body.reason, by=author(principal, body.by))
     result = _toxic_result(change)
     return {"success": True, "message": result["message"], "changed": change.changed}
 
 
 @router.post("/mark-toxic/bulk", responses=WITH_BODY, dependencies=[allow(Right.OPERATE)])
-def mark_toxic_bulk(body: BulkToxicRequest, engine: EngineDep) -> dict[str, Any]:
-    changes = engine.toxic.mark_many(body.memory_ids, body.reason, by=body.by)
+def mark_toxic_bulk(
+    body: BulkToxicRequest, engine: EngineDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    changes = engine.toxic.mark_many(body.memory_ids, body.reason, by=author(principal, body.by))
     results = [_toxic_result(c) for c in changes]
     return {
         "success": True,
@@ -129,8 +131,8 @@ def mark_toxic_bulk(body: BulkToxicRequest, engine: EngineDep) -> dict[str, Any]
 
 
 @router.post("/unmark-toxic", responses=NOT_FOUND | WITH_BODY, dependencies=[allow(Right.OPERATE)])
-def unmark_toxic(body: ToxicRequest, engine: EngineDep) -> dict[str, Any]:
-    change = engine.toxic.unmark(body.memory_id, body.reason, by=body.by)
+def unmark_toxic(body: ToxicRequest, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
+    change = engine.toxic.unmark(body.memory_id, body.reason, by=author(principal, body.by))
     m = body.memory_id
     message = (
         f"Memory {m} is no longer marked as toxic."

@@ -7,7 +7,8 @@ import uuid
 from fastapi import APIRouter
 
 from ..domain.enums import MemoryScope
-from ..domain.security import Right
+from ..domain.errors import Forbidden
+from ..domain.security import Right, Scope
 from ..store.memory import INFLUENCE, INJECTIONS, ROLE_MEMORIES
 from .auth import PrincipalDep, allow, own_only
 from .deps import EngineDep
@@ -28,7 +29,18 @@ NOT_FOUND = responses(404)
     responses=NOT_FOUND | WITH_BODY,
     dependencies=[allow(Right.OPERATE)],
 )
-def write_memory(role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep) -> Memory:
+def write_memory(
+    role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep, principal: PrincipalDep
+) -> Memory:
+    """Write the role's global blueprint (operator or admin keys) or, with an admin key, an
+    actor's personal playbook."""
+    if body.scope is not MemoryScope.GLOBAL and principal.scope is not Scope.ADMIN:
+        raise Forbidden(
+            "writing an actor's personal playbook needs an admin key; operator keys write "
+            "the global blueprint (scope GLOBAL)",
+            needed="admin",
+            scope=principal.scope.value,
+        )
     entry = engine.memory.write(
         role_id,
         key=body.key,

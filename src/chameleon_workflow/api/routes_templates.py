@@ -39,7 +39,6 @@ _IMPORT_DOC: dict[str, Any] = {
         "description": "The workflow YAML, as the raw request body (UTF-8).",
         "content": {
             "application/yaml": {"schema": _YAML_SCHEMA},
-            "text/plain": {"schema": _YAML_SCHEMA},
         },
     }
 }

@@ -12,7 +12,17 @@ from .schemas import Body
 
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 Reason = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
-By = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+By = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"\S",
+        description="Accepted but not trusted: the change is written as the API key's name and "
+        "id; this value is kept only in the audit trail's parameters (it is the author only "
+        "with authentication off).",
+    ),
+]
 
 
 class ZombieProtocolRequest(Body):

@@ -66,6 +66,14 @@ class PayloadTooLarge(InvalidInput):
     """The request body exceeds the configured cap."""
 
 
+class UnsupportedMediaType(InvalidInput):
+    """The request body's declared type (or lack of one) is not one the operation takes."""
+
+
+class HostNotAllowed(InvalidInput):
+    """The request names a host (``Host`` header) the server is not configured to answer."""
+
+
 class NotFound(ChameleonError):
     """Something the request names does not exist."""
 

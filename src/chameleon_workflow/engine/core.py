@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..settings import Settings
 from ..store import faults, migrate
 from ..store.database import Database
+from .audit import AuditTrail
 from .clock import Clock, utcnow
 from .instances import InstanceService
 from .keys import KeyService
@@ -37,6 +38,7 @@ class Engine:
         self.maintenance = MaintenanceService(self.db, settings, clock)
         self.toxic = ToxicFilter(self.db, clock)
         self.memory = MemoryService(self.db, self.topologies, clock)
+        self.audit = AuditTrail(self.db, clock)
         self.keys = KeyService(
             self.db,
             clock,

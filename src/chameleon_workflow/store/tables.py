@@ -405,6 +405,28 @@ class MaintenanceRun(Base):
     replica: Mapped[str | None] = mapped_column(Name)
 
 
+class AdminAudit(Base):
+    """The admin audit trail: one row per admin or operator action, append-only (nothing in
+    the engine updates or deletes it)."""
+
+    __tablename__ = "admin_audit"
+    __table_args__ = (
+        Index("ix_admin_audit_at_id", "at", "id"),
+        Index("ix_admin_audit_action_at_id", "action", "at", "id"),
+        Index("ix_admin_audit_key_id_at_id", "key_id", "at", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    key_id: Mapped[uuid.UUID | None]  # no foreign key: the trail outlives what it names
+    key_name: Mapped[str] = mapped_column(Name)
+    scope: Mapped[str | None] = mapped_column(Enum)
+    action: Mapped[str] = mapped_column(String(80))
+    parameters: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any] | None]
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(Enum)
+
+
 class LeaderLease(Base):
     """One row per scheduled job: which replica may run it until when."""
 
