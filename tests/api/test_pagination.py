@@ -96,6 +96,11 @@ def test_a_cursor_of_another_list_is_422_naming_that_list(run: Run) -> None:
     run.genesis(amount=10)
     uows = ok(run.api.c.get("/uows", params={"limit": 1}))["next_cursor"]
     problem(run.api.c.get("/actors", params={"cursor": uows}), 422, "another list (uows)")
+    # The audit trail keeps a cursor format of its own: neither is accepted by the other.
+    audit = ok(run.api.c.get("/admin/audit", params={"limit": 1}))["next_cursor"]
+    assert audit is not None
+    problem(run.api.c.get("/actors", params={"cursor": audit}), 422, "cursor")
+    problem(run.api.c.get("/admin/audit", params={"cursor": actors}), 422, "cursor")
 
 
 def test_a_cursor_for_other_filters_or_another_parent_is_422(run: Run) -> None:
