@@ -120,6 +120,16 @@ def test_a_cursor_for_other_filters_or_another_parent_is_422(run: Run) -> None:
     assert ok(run.api.c.get(path, params={"cursor": cursor}))["items"]  # unchanged: accepted
 
 
+def test_a_cursor_after_the_longest_key_is_accepted(run: Run) -> None:
+    """Keys of 200 astral characters (the most a memory key holds) still fit a cursor."""
+    for ch in ("\U0001f600", "\U0001f601"):
+        _memory(run, ch * 200)
+    path = f"/roles/{run.roles['Triage']}/memories"
+    cursor = _first_cursor(run, path)
+    assert len(cursor) <= 2048
+    assert len(ok(run.api.c.get(path, params={"limit": 1, "cursor": cursor}))["items"]) == 1
+
+
 def test_a_signed_cursor_whose_key_has_the_wrong_types_is_422(run: Run) -> None:
     """Defence in depth: a key is checked against the column types even when the MAC holds
     (the pepper is the test default here, so the test can sign what it likes)."""

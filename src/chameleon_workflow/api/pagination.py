@@ -9,8 +9,9 @@ other filters, or whose key does not have this list's column types is a 422 nami
 Security does not rest on the MAC: a position grants nothing, the route's own rules still
 decide what a key may read; the MAC makes cursors opaque and tampering a clear error.
 
-A list route takes ``page: PageDep``, binds it to its keyset and scope, and answers a page
-model (``views_pages``)::
+A list route takes ``page: PageDep``, binds it to its keyset and scope (``GET /uows`` binds
+to the list only: its filters all share one order), and answers a page model
+(``views_pages``)::
 
     cursor = page.bind(KEYSET, role_id, scope)
     found = engine.x.page(..., after=cursor.after, limit=page.limit)
@@ -73,7 +74,8 @@ class Cursors:
 
     def encode(self, keyset: Keyset, scope: tuple[Any, ...], key: Key) -> str:
         body = {"v": _VERSION, "list": keyset.name, "of": _digest(scope), "key": keyset.dump(key)}
-        raw = json.dumps(body, separators=(",", ":")).encode()
+        # UTF-8, not \u escapes: a key of 200 astral characters stays under MAX_CURSOR.
+        raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         return f"{_b64(raw)}.{_b64(self._mac(raw))}"
 
     def decode(self, keyset: Keyset, scope: tuple[Any, ...], cursor: str) -> Key:
