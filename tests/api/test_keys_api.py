@@ -24,7 +24,7 @@ def _actor(client: TestClient) -> str:
 
 
 def test_bad_creations_are_422_and_change_nothing(client: TestClient) -> None:
-    before = ok(client.get(KEYS))
+    before = items(client.get(KEYS))
     problem(client.post(KEYS, json={"scope": "root"}), 422, "scope", "admin", "viewer")
     problem(client.post(KEYS, json={}), 422, "scope")
     problem(client.post(KEYS, json={"scope": "actor"}), 422, "needs the actor")
@@ -40,7 +40,7 @@ def test_bad_creations_are_422_and_change_nothing(client: TestClient) -> None:
         problem(client.post(KEYS, json={"scope": "viewer", "name": name}), 422, "name")
     problem(client.post(KEYS, json={"scope": "viewer", "secret": "mine"}), 422, "secret")
     problem(client.post(KEYS, content="scope=admin"), 415)  # not JSON: a form's type
-    assert ok(client.get(KEYS)) == before
+    assert items(client.get(KEYS)) == before
 
 
 def test_revoking_an_unknown_or_malformed_id_is_404_or_422(client: TestClient) -> None:
@@ -63,7 +63,7 @@ def test_only_admin_keys_manage_keys(client: TestClient, settings: Settings) -> 
     refused = problem(anonymous.get(KEYS), 401)
     assert refused["message"] == UNAUTHENTICATED
     assert anonymous.get(KEYS).headers["www-authenticate"].startswith("Bearer")
-    states = {k["id"]: k["state"] for k in ok(client.get(KEYS))}
+    states = {k["id"]: k["state"] for k in items(client.get(KEYS))}
     assert states[target] == "active" and len(states) == 5  # nothing made, nothing revoked
 
 
@@ -79,7 +79,7 @@ def test_a_created_key_is_shown_once_and_works(client: TestClient, admin_key: st
     assert str(admin_id[0]) in created["created_by"]
     listing = client.get(KEYS)
     assert secret not in listing.text and admin_key.rsplit("_", 1)[1] not in listing.text
-    listed = ok(listing)
+    listed = items(listing)
     assert [k["id"] for k in listed][-1] == created["id"]
     assert all("key" not in k and "secret_hash" not in k for k in listed)
     assert {k["scope"] for k in listed} == {"admin", "viewer"}
@@ -111,6 +111,6 @@ def test_a_revoked_key_is_refused_and_revoking_again_changes_nothing(client: Tes
     assert refused["message"] == UNAUTHENTICATED  # the same words as for any other bad key
     again = ok(client.post(f"{KEYS}/{created['id']}/revoke"))
     assert again["revoked_at"] == revoked["revoked_at"]
-    listed = {k["id"]: k for k in ok(client.get(KEYS))}
+    listed = {k["id"]: k for k in items(client.get(KEYS))}
     assert listed[created["id"]]["state"] == "revoked"
     assert listed[created["id"]]["last_used_at"] is not None

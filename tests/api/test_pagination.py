@@ -34,6 +34,7 @@ def _lists(run: Run, memory_id: str) -> list[str]:
         "/admin/maintenance-runs",
         f"/admin/memories/{memory_id}/toxic-history",
         "/uows",
+        "/admin/keys",
     ]
 
 
@@ -183,6 +184,10 @@ CASES = {
     ),
     "toxic-history": Case(lambda r, m: f"/admin/memories/{m}/toxic-history", _toggle),
     "influence": Case(lambda r, m: f"/memories/{m}/influence", _take, "uow_id"),
+    "api-keys": Case(
+        lambda r, m: "/admin/keys",
+        lambda r, m: ok(r.api.c.post("/admin/keys", json={"scope": "viewer"}), 201),
+    ),
 }
 
 

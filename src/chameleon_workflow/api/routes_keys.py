@@ -16,11 +16,14 @@ from pydantic import Field
 
 from ..domain.security import Principal, Right, Scope
 from ..engine.keys import MAX_EXPIRY_DAYS, KeyInfo
+from ..store.keys import KEYS
 from .auth import PrincipalDep, allow
 from .deps import EngineDep
+from .pagination import PageDep
 from .responses import COMMON, WITH_BODY, responses
 from .schemas import Body
 from .views import Time, View
+from .views_pages import NEXT
 
 router = APIRouter(prefix="/admin/keys", tags=["keys"], responses=COMMON)
 ADMIN = [allow(Right.ADMIN)]
@@ -85,11 +88,21 @@ def create_key(body: KeyRequest, engine: EngineDep, principal: PrincipalDep) -> 
     return CreatedApiKey(**ApiKey.of(info, engine.clock()).model_dump(), key=key)
 
 
+class ApiKeyPage(View):
+    """Keys, oldest first (``api.pagination``)."""
+
+    items: list[ApiKey]
+    next_cursor: str | None = NEXT
+
+
 @router.get("", dependencies=ADMIN)
-def list_keys(engine: EngineDep) -> list[ApiKey]:
-    """Every key, oldest first, without secrets."""
+def list_keys(engine: EngineDep, page: PageDep) -> ApiKeyPage:
+    """Every key, oldest first, without secrets, one page at a time."""
     now = engine.clock()
-    return [ApiKey.of(k, now) for k in engine.keys.list()]
+    cursor = page.bind(KEYS)
+    found = engine.keys.page(after=cursor.after, limit=page.limit)
+    items = [ApiKey.of(k, now) for k in found.items]
+    return ApiKeyPage(items=items, next_cursor=cursor.next(found.next_key))
 
 
 @router.post("/{key_id}/revoke", responses=responses(404), dependencies=ADMIN)

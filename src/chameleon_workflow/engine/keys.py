@@ -27,6 +27,7 @@ from ..store import actors
 from ..store import keys as store
 from ..store.database import Database
 from ..store.keys import KeyRecord
+from ..store.pagination import DEFAULT_LIMIT, Key, Page
 from .clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,11 @@ class KeyService:
     def list(self) -> list[KeyInfo]:
         with self.db.connect() as conn:
             return [KeyInfo.of(r) for r in store.list_keys(conn)]
+
+    def page(self, *, after: Key | None = None, limit: int = DEFAULT_LIMIT) -> Page[KeyInfo]:
+        """A page of keys, oldest first."""
+        with self.db.connect() as conn:
+            return store.page_keys(conn, after, limit).map(KeyInfo.of)
 
     def get(self, key_id: uuid.UUID) -> KeyInfo:
         with self.db.connect() as conn:

@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from .pagination import Key, Keyset, Page
 from .tables import ApiKey, table
 
 K = table(ApiKey)
+# Oldest first; the id breaks ties. Keys are few: no index beyond the primary key.
+KEYS = Keyset("api-keys", (K.c.created_at, K.c.id))
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ def get(conn: Connection, key_id: uuid.UUID) -> KeyRecord | None:
 def list_keys(conn: Connection) -> list[KeyRecord]:
     rows = conn.execute(select(K).order_by(K.c.created_at, K.c.id))
     return [KeyRecord.from_row(r) for r in rows]
+
+
+def page_keys(conn: Connection, after: Key | None, limit: int) -> Page[KeyRecord]:
+    return KEYS.fetch(conn, select(K), after, limit, KeyRecord.from_row)
 
 
 def revoke(conn: Connection, key_id: uuid.UUID, now: datetime) -> bool:
