@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="Secret keying the HMAC that API key secrets are stored as; keep it out of "
         "the database. Changing it invalidates every key.",
     )
+    metrics_public: bool = Field(
+        default=True,
+        description="Serve /metrics without a key (for a scraper on the operators' network); "
+        "false: a viewer, operator or admin key is needed.",
+    )
     auth_cache_seconds: float = Field(
         default=5.0,
         ge=0,

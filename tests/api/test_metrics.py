@@ -13,11 +13,12 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from chameleon_workflow.api.app import create_app
 from chameleon_workflow.api.metrics import AUTH_FAILURE_REASONS, record_auth_failure
 from chameleon_workflow.engine.telemetry import Telemetry
 from chameleon_workflow.settings import Settings
 from tests.api.conftest import Api, Run, ok, problem, start_run, unknown
-from tests.conftest import TEST_HOSTS, FakeClock
+from tests.conftest import TEST_HOSTS, FakeClock, bearer, make_key
 
 NEW_FAMILIES = {
     "chameleon_checkout_seconds": "histogram",
@@ -247,3 +248,14 @@ def test_an_unreachable_database_leaves_out_only_the_database_gauges(
     assert "chameleon_uows" not in scrape.families
     assert "chameleon_oldest_active_heartbeat_age_seconds" not in scrape.families
     assert "database gauges skipped" in caplog.text and "s3cret" not in caplog.text
+
+
+def test_metrics_can_require_a_key_that_may_read(settings: Settings) -> None:
+    closed = settings.model_copy(update={"metrics_public": False})
+    viewer, operator = make_key(closed, "viewer"), make_key(closed, "operator")
+    with TestClient(create_app(closed), raise_server_exceptions=False) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers=bearer(viewer)).status_code == 200
+        assert c.get("/metrics", headers=bearer(operator)).status_code == 200
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        assert c.get("/metrics").status_code == 200  # open by default

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..domain.security import Principal, Right
 from ..engine.audit import KEY_CREATE, KEY_REVOKE, Outcome
+from ..store import faults
 from .auth import rule_of
 from .ratelimit import SKIP_AUDIT
 
@@ -125,6 +126,17 @@ class AuditRequests:
                 outcome=Outcome.of_status(status),
                 request_id=state.get("request_id"),
             )
+        except faults.FAULTS as exc:  # the database is down: one line, as for any 503
+            fault = faults.unavailable(exc, engine.db.url, "the database")
+            if fault is None:
+                logger.exception("audit: could not record %s", action, extra={"action": action})
+            else:
+                logger.error(
+                    "audit: could not record %s: %s",
+                    action,
+                    fault.message,
+                    extra={"action": action},
+                )
         except Exception:  # the action stands whatever happens to its record; say so loudly
             logger.exception("audit: could not record %s", action, extra={"action": action})
 

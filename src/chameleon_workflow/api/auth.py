@@ -146,3 +146,16 @@ def act_as(principal: Principal, actor_id: uuid.UUID) -> None:
             key_actor_id=str(principal.actor_id),
             actor_id=str(actor_id),
         )
+
+
+def require_reader(request: Request) -> Principal:
+    """For a path that is open unless configured otherwise: a key with the READ right."""
+    principal = current_principal(request)
+    if not allows(principal.scope, Right.READ):
+        raise Forbidden(
+            f"this request needs an API key with scope {NEEDED[Right.READ]}; "
+            f"this key's scope is {principal.scope.value}",
+            needed=Right.READ.value,
+            scope=principal.scope.value,
+        )
+    return principal

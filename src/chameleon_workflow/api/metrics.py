@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -62,7 +62,9 @@ class _WorkCollector(Collector):
             logger.warning("metrics: database gauges skipped: %s", fault.message)
             return
         gauge = GaugeMetricFamily(
-            "chameleon_uows", "Units of work by status (all instances)", labels=["status"]
+            "chameleon_uows",
+            "Live units of work by status: PENDING, ACTIVE, FAILED (all instances)",
+            labels=["status"],
         )
         for status, count in counts.items():
             gauge.add_metric([status], count)
@@ -192,7 +194,12 @@ def install(app: FastAPI) -> None:
     )
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        """Open by default; with CHAMELEON_METRICS_PUBLIC=false a key that may read."""
+        if not request.app.state.settings.metrics_public:
+            from .auth import require_reader  # auth counts its failures here: no cycle at import
+
+            require_reader(request)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.state.metrics_registry = registry

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PEPPER = "chameleon-api-key-v1"
 MAX_EXPIRY_DAYS = 3650
 TOUCH_EVERY = timedelta(minutes=1)
+MAX_CACHED = 10_000  # keys whose rows each process keeps
 UNAUTHENTICATED = (
     "a valid API key is required: send 'Authorization: Bearer <key>' "
     "(create one with 'chameleon keys create')"
@@ -189,8 +190,13 @@ class KeyService:
         with self.db.connect() as conn:
             record = store.get(conn, key_id)
         with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
+            if record is None:
+                # Unknown ids are not kept: a flood of made-up ids (limited per address by
+                # the API's rate limit) must not push the real keys out of the cache.
+                self._cache.pop(key_id, None)
+                return None
+            if len(self._cache) >= MAX_CACHED and key_id not in self._cache:
+                self._cache.pop(next(iter(self._cache)))  # the oldest entry
             self._cache[key_id] = (moment, record)
         return record
 
