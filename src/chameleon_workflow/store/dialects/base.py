@@ -51,9 +51,21 @@ class SqlDialect(ABC):
         """Lease the oldest eligible UOW to the actor if assigned, log the checkout, read
         its attributes and inject the role's memory. None: no work, or not assigned."""
 
-    @abstractmethod
     def lease(self, conn: Connection, uow: UowState, request: ClaimRequest) -> Claimed:
-        """Lease a UOW already chosen and locked (a gated checkout), as :meth:`claim` does."""
+        """Lease a UOW already chosen and locked (a gated checkout), as :meth:`claim` does:
+        the same portable steps on both databases, with this dialect's memory injection."""
+        from . import portable  # portable reads the store modules, which import this one
+
+        latest = portable.take_lease(conn, uow, request)
+        injected = self.inject_memory(
+            conn,
+            uow_id=uow.id,
+            actor_id=request.actor_id,
+            role_id=request.role_id,
+            now=request.now,
+            touch_before=request.touch_before,
+        )
+        return portable.claimed(uow, request, latest, injected)
 
     @abstractmethod
     def inject_memory(

@@ -34,7 +34,7 @@ from ..maintenance.batch import ORIGIN_PATH, BatchMove, Moved
 from ..sql import MEMORIES, UOWS
 from ..tables import MemoryArchive, table
 from ..types import UtcDateTime
-from ..work import Claimed, ClaimRequest, FencedWrite, HeldRead, LogEntry, RoutedSubmit, UowState
+from ..work import Claimed, ClaimRequest, FencedWrite, HeldRead, LogEntry, RoutedSubmit
 from . import portable
 from .base import SqlDialect
 
@@ -65,18 +65,6 @@ class SqliteDialect(SqlDialect):
             cerberus=request.cerberus,
         )
         return self.lease(conn, row, request) if row is not None else None
-
-    def lease(self, conn: Connection, uow: UowState, request: ClaimRequest) -> Claimed:
-        latest = portable.take_lease(conn, uow, request)
-        injected = self.inject_memory(
-            conn,
-            uow_id=uow.id,
-            actor_id=request.actor_id,
-            role_id=request.role_id,
-            now=request.now,
-            touch_before=request.touch_before,
-        )
-        return portable.claimed(uow, request, latest, injected)
 
     def inject_memory(
         self,
