@@ -263,3 +263,22 @@ def test_home_page_escapes_names(api: Api) -> None:
     api.instantiate(api.import_template(text)["template_id"])
     page = api.c.get("/").text
     assert "&lt;b&gt;Inbox&lt;/b&gt;" in page and "<b>Inbox</b>" not in page
+
+
+def test_home_page_shows_no_data_without_a_key_that_may_read(
+    run: Run, anonymous: TestClient
+) -> None:
+    for headers in ({}, {"Authorization": "Bearer chm_not_a_key"}):
+        page = anonymous.get("/", headers=headers)
+        assert page.status_code == 200 and "Sign in with an API key" in page.text
+        for secret in ("Routing_Test", run.template_id, run.instance_id, "Inbox"):
+            assert secret not in page.text
+
+
+def test_openapi_declares_the_bearer_key_on_guarded_routes_only(api: Api) -> None:
+    spec = api.c.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    guarded = spec["paths"]["/workflow/checkout"]["post"]
+    assert guarded["security"] == [{"apiKey": []}]
+    assert {"401", "403", "429"} <= set(guarded["responses"])
+    assert "security" not in spec["paths"]["/ready"]["get"]

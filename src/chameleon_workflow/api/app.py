@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from .. import __version__
 from ..engine.core import Engine
 from ..settings import Settings
-from . import crosssite, docs_page, errors, home, metrics
+from . import auth, crosssite, docs_page, errors, home, metrics
 from .audit import AuditRequests
 from .deps import EngineDep
 from .limits import BodyLimit
@@ -83,11 +83,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return {"status": "ready", "database": engine.db.dialect}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index(engine: EngineDep) -> HTMLResponse:
-        return HTMLResponse(home.render(engine))
+    def index(request: Request, engine: EngineDep) -> HTMLResponse:
+        # Open: it shows templates and instances only to a key that may read (or when keys
+        # are off); anyone else sees how to sign in.
+        return HTMLResponse(home.render(engine, overview=auth.may_read(request)))
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditRequests)  # outside the body cap: a 413 is recorded as refused
     crosssite.install(app, settings)  # body types, CORS, allowed hosts (outermost of the three)
+    auth.document(app)  # /openapi.json: the bearer key, and 401/403/429 on every guarded route
     app.add_middleware(RequestId)  # outermost: every response and log line carries the id
     return app

@@ -148,6 +148,19 @@ def act_as(principal: Principal, actor_id: uuid.UUID) -> None:
         )
 
 
+def may_read(request: Request) -> bool:
+    """Whether this request may see what a viewer sees (keys off, or a reading key sent);
+    for open pages that show more to those who may read. A bad key counts as refused."""
+    if not request.app.state.settings.auth_enabled:
+        return True
+    if not request.headers.get("authorization"):
+        return False
+    try:
+        return allows(current_principal(request).scope, Right.READ)
+    except Unauthenticated:
+        return False
+
+
 def require_reader(request: Request) -> Principal:
     """For a path that is open unless configured otherwise: a key with the READ right."""
     principal = current_principal(request)
@@ -159,3 +172,45 @@ def require_reader(request: Request) -> Principal:
             scope=principal.scope.value,
         )
     return principal
+
+
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+_REFUSALS = {
+    "401": {"description": "No valid API key (Unauthenticated)", "content": _ERROR},
+    "403": {
+        "description": "The key's scope or actor does not allow this (Forbidden, NotAssigned)",
+        "content": _ERROR,
+    },
+    "429": {
+        "description": "Rate limited (RateLimited); retry after Retry-After",
+        "content": _ERROR,
+    },
+}
+
+
+def document(app: Any) -> None:
+    """Make ``/openapi.json`` say every operation but the open paths needs a bearer key (so
+    the API page's "Authorize" button takes one), and that it may answer 401, 403 or 429."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = build()
+        schemes = spec.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["apiKey"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key (chm_...): 'chameleon keys create', or the file "
+            "chameleon.admin-key that 'make run' made",
+        }
+        for path, item in spec.get("paths", {}).items():
+            if path in OPEN_PATHS:
+                continue
+            for operation in item.values():
+                if isinstance(operation, dict):
+                    operation["security"] = [{"apiKey": []}]
+                    answers = operation.setdefault("responses", {})
+                    for status, answer in _REFUSALS.items():
+                        answers.setdefault(status, answer)
+        return spec
+
+    app.openapi = openapi

@@ -14,14 +14,35 @@ _STYLE = (
 )
 
 
-def render(engine: Engine) -> str:
+_SIGN_IN = (
+    "<h2>Sign in with an API key</h2>"
+    "<p>Every API call needs a key, sent as <code>Authorization: Bearer &lt;key&gt;</code>. "
+    "<code>make run</code> made a local admin key in <code>chameleon.admin-key</code> beside "
+    "the database; make others with <code>chameleon keys create --scope viewer</code>. "
+    "On the <a href='/docs'>API page</a>, press <em>Authorize</em>, paste the key, and try "
+    "any call; or from a shell:</p>"
+    '<pre>curl -H "Authorization: Bearer $(cat chameleon.admin-key)" '
+    "http://127.0.0.1:8000/instances</pre>"
+    "<p>This page lists templates and instances only when the server runs without keys "
+    "(<code>chameleon serve --insecure-no-auth</code>, loopback only).</p>"
+)
+
+
+def render(engine: Engine, *, overview: bool) -> str:
+    """The page: with ``overview`` (keys are off) templates, instances and queues; without,
+    only how to sign in, since the page answers anyone."""
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>Chameleon</title>"
         f"<style>{_STYLE}</style></head><body>",
         "<h1>Chameleon workflow engine</h1>",
-        f"<p>Database: <code>{escape(engine.db.dialect)}</code>. "
-        "API reference: <a href='/docs'>/docs</a> "
+        "<p>API reference: <a href='/docs'>/docs</a> "
         "(OpenAPI: <a href='/openapi.json'>/openapi.json</a>).</p>",
+    ]
+    if not overview:
+        parts.append(_SIGN_IN + "</body></html>")
+        return "".join(parts)
+    parts += [
+        f"<p>Database: <code>{escape(engine.db.dialect)}</code>.</p>",
         "<h2>Templates</h2><table><tr><th>name</th><th>version</th><th>id</th><th>export</th></tr>",
     ]
     for t in engine.templates.list():
