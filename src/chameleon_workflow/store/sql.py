@@ -22,6 +22,7 @@ from .tables import (
     InteractionLog,
     LeaseOutcome,
     Memory,
+    MemoryArchive,
     MemoryInjection,
     RoleAssignment,
     Uow,
@@ -35,6 +36,7 @@ LOG = table(InteractionLog)
 OUTCOMES = table(LeaseOutcome)
 MEMORIES = table(Memory)
 INJECTIONS = table(MemoryInjection)
+ARCHIVE = table(MemoryArchive)
 ASSIGNMENTS = table(RoleAssignment)
 
 
@@ -42,6 +44,9 @@ def data_columns(t: Table) -> tuple[str, ...]:
     """The columns a row is written with: all but a generated (autoincrement) key."""
     return tuple(c.name for c in t.columns if not (c.primary_key and c.autoincrement is True))
 
+
+# The columns a memory is archived with (``memory_archive`` adds ``archived_at``).
+MEMORY_COLUMNS = tuple(c.name for c in MEMORIES.columns)
 
 # The shape of a log row: what every statement that writes one fills.
 LOG_COLUMNS = data_columns(LOG)

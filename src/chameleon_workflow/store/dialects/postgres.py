@@ -38,12 +38,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from .. import uows
 from ..maintenance.batch import ORIGIN_PATH, BatchMove, Moved
-from ..sql import (
-    MEMORIES,
-    UOWS,
-    json_value,
-)
-from ..tables import MemoryArchive, table
+from ..sql import ARCHIVE, MEMORIES, MEMORY_COLUMNS, UOWS, json_value
 from ..types import UtcDateTime
 from ..work import (
     Claimed,
@@ -60,9 +55,6 @@ from ..work import (
 from . import portable
 from . import postgres_sql as statements
 from .base import SqlDialect
-
-ARCHIVE = table(MemoryArchive)
-MEMORY_COLUMNS = [c.name for c in MEMORIES.columns]
 
 
 class PostgresDialect(SqlDialect):

@@ -31,15 +31,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import actors, memory, uows
 from ..maintenance.batch import ORIGIN_PATH, BatchMove, Moved
-from ..sql import MEMORIES, UOWS
-from ..tables import MemoryArchive, table
+from ..sql import ARCHIVE, MEMORIES, MEMORY_COLUMNS, UOWS
 from ..types import UtcDateTime
 from ..work import Claimed, ClaimRequest, FencedWrite, HeldRead, LogEntry, RoutedSubmit
 from . import portable
 from .base import SqlDialect
 
-ARCHIVE = table(MemoryArchive)
-MEMORY_COLUMNS = [c.name for c in MEMORIES.columns]
 _UUID_PARTS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
 
 

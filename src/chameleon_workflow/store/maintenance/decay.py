@@ -15,11 +15,9 @@ from sqlalchemy import (
 )
 
 from .. import dialects
-from ..tables import Memory, MemoryArchive
+from ..tables import Memory
 
 M = cast(Table, Memory.__table__)
-MA = cast(Table, MemoryArchive.__table__)
-COLUMNS = [c.name for c in M.columns]
 
 
 def is_stale(cutoff: datetime, instance_id: uuid.UUID | None) -> ColumnElement[bool]:
