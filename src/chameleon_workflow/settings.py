@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .domain.enums import ZombiePolicy
+from .domain.enums import ExperienceValidation, ZombiePolicy
 
 # The names of this machine every server answers to, whatever it binds (CHAMELEON_ALLOWED_HOSTS).
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     zombie_policy: ZombiePolicy = Field(
         default=ZombiePolicy.FAIL,
         description="What a reclaim does when neither the workflow nor the role chooses.",
+    )
+    experience_validation: ExperienceValidation = Field(
+        default=ExperienceValidation.ARCHIVE,
+        description="What happens to memories learned from a base UOW that ends ABANDONED "
+        "(or from its children): archive, delete or keep. Held memories are always kept.",
     )
     maintenance_batch_pause_seconds: float = Field(
         default=0.0, ge=0, description="Pause between two batches of a sweep or decay run."

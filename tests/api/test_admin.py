@@ -28,7 +28,7 @@ def crun(capi: Api) -> Run:
 
 
 def remember(api: Api, role_id: str, key: str = "tip", value: Any = 1) -> str:
-    created = ok(api.c.post(f"/roles/{role_id}/memories", json={"key": key, "value": value}), 201)
+    created = ok(api.c.post(f"/roles/{role_id}/memories", json={"key": key, "value": value, "reasoning": "test"}), 201)
     return str(created["id"])
 
 

@@ -43,7 +43,7 @@ def trail(c: TestClient, query: str = "") -> list[dict[str, Any]]:
 
 
 def remember(c: TestClient, role_id: str, **body: Any) -> dict[str, Any]:
-    return ok(c.post(f"/roles/{role_id}/memories", json={"key": "k", "value": 1} | body), 201)  # type: ignore[no-any-return]
+    return ok(c.post(f"/roles/{role_id}/memories", json={"key": "k", "value": 1, "reasoning": "audit test"} | body), 201)  # type: ignore[no-any-return]
 
 
 # --- what is recorded -------------------------------------------------------------------------

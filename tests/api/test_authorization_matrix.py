@@ -259,7 +259,7 @@ CASES: dict[str, Callable[[World], Call]] = {
         "GET", f"/uows/{w.held_uow}/memory-injections"
     ),
     "POST /roles/{role_id}/memories": lambda w: Call(
-        "POST", f"/roles/{w.triage}/memories", {"key": "note", "value": 1}
+        "POST", f"/roles/{w.triage}/memories", {"key": "note", "value": 1, "reasoning": "matrix"}
     ),
     "GET /roles/{role_id}/memories": lambda w: Call(
         "GET", f"/roles/{w.triage}/memories?scope=ACTOR&actor_id={w.actor}"

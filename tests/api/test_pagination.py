@@ -40,7 +40,7 @@ def _lists(run: Run, memory_id: str) -> list[str]:
 
 def _memory(run: Run, key: str | None = None) -> str:
     path = f"/roles/{run.roles['Triage']}/memories"
-    body = {"key": key or uuid.uuid4().hex, "value": 1}
+    body = {"key": key or uuid.uuid4().hex, "value": 1, "reasoning": "pagination test"}
     return str(ok(run.api.c.post(path, json=body), 201)["id"])
 
 

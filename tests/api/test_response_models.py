@@ -79,7 +79,7 @@ def test_the_models_list_their_fields_and_no_others(spec: dict[str, Any]) -> Non
 def test_the_bodies_have_exactly_the_declared_fields_in_order(run: Run) -> None:
     lease = run.take("Triage")
     role = run.roles["Triage"]
-    written = ok(run.api.c.post(f"/roles/{role}/memories", json={"key": "k", "value": 1}), 201)
+    written = ok(run.api.c.post(f"/roles/{role}/memories", json={"key": "k", "value": 1, "reasoning": "test"}), 201)
     uow = run.api.uow(run.uow_id)
     history = ok(run.api.c.get(f"/uows/{run.uow_id}/history"))
     actor = ok(run.api.c.get(f"/actors/{run.actor}"))

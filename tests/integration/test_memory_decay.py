@@ -11,12 +11,11 @@ import sqlalchemy as sa
 from chameleon_workflow.domain.enums import MemoryScope
 from chameleon_workflow.domain.errors import InvalidInput, UnknownInstance
 from chameleon_workflow.engine.core import Engine
-from chameleon_workflow.store.tables import Memory, MemoryArchive
+from chameleon_workflow.store.tables import Memory
 from tests.conftest import FakeClock
 from tests.flows import Flow, fixture_text
 
 M = Memory.__table__
-MA = MemoryArchive.__table__
 DAY = 86_400
 
 
@@ -34,9 +33,11 @@ def remember(flow: Flow, n: int = 1, *, role: str = "Triage", prefix: str = "k")
     ]
 
 
-def ids(engine: Engine, table: Any = M) -> set[uuid.UUID]:
+def ids(engine: Engine, *, archived: bool = False) -> set[uuid.UUID]:
+    """The ids of the live (or archived) memories."""
+    state = M.c.archived_at.is_not(None) if archived else M.c.archived_at.is_(None)
     with engine.db.connect() as conn:
-        return set(conn.scalars(sa.select(table.c.id)))
+        return set(conn.scalars(sa.select(M.c.id).where(state)))
 
 
 # --- bad input changes nothing -------------------------------------------------------------------
@@ -122,17 +123,35 @@ def test_a_dry_run_reports_and_changes_nothing(flow: Flow, clock: FakeClock) -> 
     assert ids(flow.engine) == set(old)
 
 
-def test_archive_mode_moves_the_rows(flow: Flow, clock: FakeClock) -> None:
+def test_archive_mode_archives_the_rows_with_why(flow: Flow, clock: FakeClock) -> None:
     old = remember(flow, 4)
     clock.advance(91 * DAY)
     kept = remember(flow, 1, prefix="fresh")
     run = flow.engine.maintenance.memory_decay(archive=True, batch_size=3)
     assert run.counts == {"deleted": 4, "batches": 2, "archived": True}
     assert ids(flow.engine) == set(kept)
-    assert ids(flow.engine, MA) == set(old)
-    with flow.engine.db.connect() as conn:
-        row = conn.execute(sa.select(MA).where(MA.c.id == old[0])).one()
-    assert row.archived_at == clock.now and row.key == "k0" and row.value == 0
+    assert ids(flow.engine, archived=True) == set(old)
+    entry = flow.engine.memory.get(old[0])
+    assert entry.archived_at == clock.now and entry.key == "k0" and entry.value == 0
+    assert entry.archived_by == "engine (memory decay)"
+    assert entry.archive_reason == "not injected for 90 days (memory decay)"
+    assert [e["action"] for e in flow.engine.toxic.history(old[0])] == ["archive"]
+    # A second run finds nothing more to archive: archived rows are not candidates.
+    again = flow.engine.maintenance.memory_decay(archive=True, batch_size=3)
+    assert again.counts["deleted"] == 0
+
+
+def test_decay_skips_held_memories_in_both_modes(flow: Flow, clock: FakeClock) -> None:
+    held, loose = remember(flow, 2)
+    flow.engine.memory.hold(held, "litigation 42", by="legal")
+    clock.advance(91 * DAY)
+    run = flow.engine.maintenance.memory_decay(archive=True)
+    assert run.counts["deleted"] == 1
+    assert ids(flow.engine) == {held} and ids(flow.engine, archived=True) == {loose}
+    run = flow.engine.maintenance.memory_decay()
+    assert run.counts["deleted"] == 1  # the archived one, whose clock ran out
+    assert ids(flow.engine) == {held} and ids(flow.engine, archived=True) == set()
+    assert flow.engine.memory.get(held).held
 
 
 def test_decay_can_be_scoped_to_one_instance(engine: Engine, clock: FakeClock) -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 
 from ..domain.enums import ActorType, MemoryScope
+from ..domain.memory import MAX_REASON_LENGTH
 
 # Deeper documents are refused: the encoders and the JSON columns recurse per level.
 MAX_JSON_DEPTH = 64
@@ -116,6 +117,25 @@ class AssignmentRequest(Body):
 class MemoryRequest(Body):
     key: str = NonBlank
     value: Any
-    scope: MemoryScope = MemoryScope.GLOBAL
-    actor_id: uuid.UUID | None = None
+    scope: MemoryScope | None = Field(
+        default=None,
+        description="GLOBAL (the role's blueprint) or ACTOR (one actor's playbook); default "
+        "ACTOR for an actor key, GLOBAL otherwise.",
+    )
+    actor_id: uuid.UUID | None = Field(
+        default=None, description="The playbook's actor (ACTOR scope); an actor key's own."
+    )
     confidence: float | None = Field(default=None, ge=0, le=1)
+    reasoning: str = Field(
+        min_length=1,
+        max_length=MAX_REASON_LENGTH,
+        pattern=r"\S",
+        description="Why this is written: kept with the version (provenance).",
+    )
+    source_uow_id: uuid.UUID | None = Field(
+        default=None, description="The UOW this was learned from, if any."
+    )
+
+
+class ReasonRequest(Body):
+    reason: str = Field(min_length=1, max_length=MAX_REASON_LENGTH, pattern=r"\S")

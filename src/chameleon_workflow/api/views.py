@@ -212,7 +212,21 @@ class Memory(View):
     source_uow_id: uuid.UUID | None
     created_at: Time
     updated_at: Time
-    last_accessed_at: Time | None
+    last_accessed_at: Time | None = Field(
+        description="The last injection into a checkout (reading through the API is not "
+        "access); the decay clock."
+    )
+    reasoning: str | None = Field(description="Why the current version was written.")
+    written_by: str | None = Field(description="Who wrote the current version.")
+    source_actor_id: uuid.UUID | None
+    archived: bool
+    archived_at: Time | None
+    archived_by: str | None
+    archive_reason: str | None
+    held: bool = Field(description="Under legal hold: nothing archives or deletes it.")
+    held_at: Time | None
+    held_by: str | None
+    hold_reason: str | None
 
     @classmethod
     def of(cls, m: records.MemoryEntry) -> Self:
@@ -234,7 +248,53 @@ class Memory(View):
             created_at=m.created_at,
             updated_at=m.updated_at,
             last_accessed_at=m.last_accessed_at,
+            reasoning=m.reasoning,
+            written_by=m.written_by,
+            source_actor_id=m.source_actor_id,
+            archived=m.archived,
+            archived_at=m.archived_at,
+            archived_by=m.archived_by,
+            archive_reason=m.archive_reason,
+            held=m.held,
+            held_at=m.held_at,
+            held_by=m.held_by,
+            hold_reason=m.hold_reason,
         )
+
+
+class MemoryVersion(View):
+    """One version of a memory and its provenance."""
+
+    memory_id: uuid.UUID
+    version: int
+    value: Any
+    confidence: float
+    reasoning: str | None
+    written_by: str | None
+    source_uow_id: uuid.UUID | None
+    source_actor_id: uuid.UUID | None
+    written_at: Time
+
+    @classmethod
+    def of(cls, v: records.MemoryVersionRecord) -> Self:
+        return cls(
+            memory_id=v.memory_id, version=v.version, value=v.value, confidence=v.confidence,
+            reasoning=v.reasoning, written_by=v.written_by, source_uow_id=v.source_uow_id,
+            source_actor_id=v.source_actor_id, written_at=v.written_at,
+        )  # fmt: skip
+
+
+class PlaybookReset(View):
+    """What a playbook reset archived, and what a legal hold kept."""
+
+    role_id: uuid.UUID
+    actor_id: uuid.UUID
+    archived: list[uuid.UUID]
+    held: list[uuid.UUID] = Field(description="Entries under legal hold, left as they were.")
+
+    @classmethod
+    def of(cls, r: memory.PlaybookReset) -> Self:
+        return cls(role_id=r.role_id, actor_id=r.actor_id, archived=r.archived, held=r.held)
 
 
 class Influence(View):
@@ -245,18 +305,20 @@ class Influence(View):
     role_id: uuid.UUID | None
     injected_at: Time
     version: int
+    key: str | None = Field(description="null for injections recorded before keys were.")
 
     @classmethod
     def of(cls, i: memory.Influence) -> Self:
         return cls(
             uow_id=i.uow_id, actor_id=i.actor_id, role_id=i.role_id, injected_at=i.injected_at,
-            version=i.version,
+            version=i.version, key=i.key,
         )  # fmt: skip
 
 
 class InjectedMemory(View):
     memory_id: uuid.UUID
     version: int
+    key: str | None = Field(description="null for injections recorded before keys were.")
 
 
 class Injection(View):
@@ -272,5 +334,8 @@ class Injection(View):
     def of(cls, i: memory.Injection) -> Self:
         return cls(
             uow_id=i.uow_id, actor_id=i.actor_id, role_id=i.role_id, injected_at=i.injected_at,
-            entries=[InjectedMemory(memory_id=e.memory_id, version=e.version) for e in i.entries],
+            entries=[
+                InjectedMemory(memory_id=e.memory_id, version=e.version, key=e.key)
+                for e in i.entries
+            ],
         )  # fmt: skip

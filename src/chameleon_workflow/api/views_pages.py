@@ -14,7 +14,7 @@ from pydantic import Field
 from ..engine import maintenance
 from ..store.instances import InstanceRow
 from ..store.templates import TemplateRow
-from .views import Actor, Influence, Injection, Memory, Time, View
+from .views import Actor, Influence, Injection, Memory, MemoryVersion, Time, View
 from .views_admin import MaintenanceRun, ToxicEvent, Zombie
 
 NEXT = Field(description="Pass as ?cursor= to read the next page; null on the last page.")
@@ -75,6 +75,13 @@ class MemoryPage(View):
     """A role's memories by scope, then key."""
 
     items: list[Memory]
+    next_cursor: str | None = NEXT
+
+
+class MemoryVersionPage(View):
+    """A memory's versions, oldest first."""
+
+    items: list[MemoryVersion]
     next_cursor: str | None = NEXT
 
 

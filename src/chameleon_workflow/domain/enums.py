@@ -51,6 +51,15 @@ class MemoryScope(StrEnum):
     ACTOR = "ACTOR"
 
 
+class ExperienceValidation(StrEnum):
+    """What happens to memories learned from a base UOW that ends ABANDONED (and from its
+    children): archived (restorable), hard-deleted, or kept as they are."""
+
+    ARCHIVE = "archive"
+    DELETE = "delete"
+    KEEP = "keep"
+
+
 class ZombiePolicy(StrEnum):
     """What the zombie protocol does with a reclaimed UOW."""
 

@@ -122,6 +122,10 @@ class InvalidState(Conflict):
     """The UOW or another object is in a state that forbids the operation."""
 
 
+class MemoryHeld(Conflict):
+    """The memory is under legal hold: nothing may archive or delete it until released."""
+
+
 class NotAssigned(ChameleonError):
     """The actor is not assigned to the role it acts for."""
 

@@ -34,7 +34,9 @@ class Engine:
         self.topologies = TopologyCache(self.db, settings.topology_cache_size)
         self.templates = TemplateService(self.db, clock, yaml_budget(settings))
         self.instances = InstanceService(self.db, self.topologies, self.templates, clock)
-        self.runtime = Runtime(self.db, self.topologies, clock)
+        self.runtime = Runtime(
+            self.db, self.topologies, clock, experience=settings.experience_validation
+        )
         self.maintenance = MaintenanceService(self.db, settings, clock)
         self.toxic = ToxicFilter(self.db, clock)
         self.memory = MemoryService(self.db, self.topologies, clock)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..domain.enums import RoleType, UowStatus
+from ..domain.enums import ExperienceValidation, RoleType, UowStatus
 from ..domain.failures import FailureRecord
 from ..store import memory, uows
 from ..store.work import UowState
@@ -46,6 +46,7 @@ def apply_failure(
     error_code: str,
     details: Any,
     now: datetime,
+    experience: ExperienceValidation = ExperienceValidation.ARCHIVE,
 ) -> FailureOutcome:
     """Apply a failure report by the lease holder of ``row`` (already locked and checked)."""
     role_id = row.current_role_id
@@ -81,7 +82,25 @@ def apply_failure(
     purged = 0
     if gives_up and row.parent_id is None:
         uows.abandon_children(conn, row.id, actor_id=actor_id, now=now)
-        purged = memory.purge_learned_from(conn, row.id, now)
+        purged = invalidate_learned(conn, row.id, experience, now)
     if row.parent_id is not None:
         uows.refresh_finished_children(conn, [row.parent_id])
     return FailureOutcome(row.id, status, topo.interaction_name(target), purged)
+
+
+VALIDATION = "engine (experience validation)"
+
+
+def invalidate_learned(
+    conn: Connection, base_uow_id: uuid.UUID, mode: ExperienceValidation, now: datetime
+) -> int:
+    """Experience validation: archive (or delete) the live memories learned from an abandoned
+    base UOW or its children, each audited; held memories are left alone. How many changed."""
+    if mode is ExperienceValidation.KEEP:
+        return 0
+    learned = memory.learned_from(conn, base_uow_id)
+    ids = [m.id for m in learned if m.held_at is None]
+    reason = f"learned from UOW {base_uow_id}, which was abandoned (experience validation)"
+    if mode is ExperienceValidation.DELETE:
+        return memory.purge(conn, ids, reason=reason, by=VALIDATION, now=now)
+    return len(memory.archive(conn, ids, reason=reason, by=VALIDATION, now=now))

@@ -230,13 +230,14 @@ class MaintenanceService:
             "instance_id": str(instance_id) if instance_id else None,
         }  # fmt: skip
         cutoff = self.clock() - timedelta(days=days)
-        cond = decay.is_stale(cutoff, instance_id)
+        cond = decay.is_stale(cutoff, instance_id, archive=archive)
+        reason = f"not injected for {days} days (memory decay)"
 
         def remove(counts: dict[str, Any]) -> list[Any]:
             counts.update(deleted=0, batches=0)
             if archive:
                 counts["archived"] = True
-            step = partial(_decay, cond=cond, limit=batch, archive=archive)
+            step = partial(_decay, cond=cond, limit=batch, archive=archive, reason=reason)
             self._in_batches(counts, "deleted", batch, step, cancel)
             return []
 
@@ -374,7 +375,9 @@ def _stale(conn: Connection, now: datetime, *, limits: frozenset[int], limit: in
     return moved.count
 
 
-def _decay(conn: Connection, now: datetime, *, cond: Any, limit: int, archive: bool) -> int:
+def _decay(
+    conn: Connection, now: datetime, *, cond: Any, limit: int, archive: bool, reason: str
+) -> int:
     if archive:
-        return decay.archive_batch(conn, cond, limit, now)
+        return decay.archive_batch(conn, cond, limit, now, reason)
     return decay.delete_batch(conn, cond, limit)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..domain.enums import RoleType
+from ..domain.enums import ExperienceValidation, RoleType
 from ..domain.errors import InvalidState, LeaseLost
 from ..store import uows
 from ..store.database import Database
@@ -31,10 +31,18 @@ from .topology import TopologyCache
 
 
 class Runtime:
-    def __init__(self, db: Database, topologies: TopologyCache, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        topologies: TopologyCache,
+        clock: Clock = utcnow,
+        *,
+        experience: ExperienceValidation = ExperienceValidation.ARCHIVE,
+    ) -> None:
         self.db = db
         self.topologies = topologies
         self.clock = clock
+        self.experience = experience
         self.leases = LeaseCache()
 
     # --- checkout ------------------------------------------------------------------------
@@ -212,6 +220,8 @@ class Runtime:
                     self._resolve(held.lost, replay.FAILURE, uow_id, actor_id, lease_id, digest)
                 )
             topo = self.topologies.of_instance(held.uow.instance_id, conn)
-            outcome = apply_failure(conn, topo, held.uow, actor_id, error_code, details, now)
+            outcome = apply_failure(
+                conn, topo, held.uow, actor_id, error_code, details, now, self.experience
+            )
             replay.record(conn, replay.FAILURE, held.uow, actor_id, digest, outcome, now)
             return outcome

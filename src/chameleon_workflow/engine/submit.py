@@ -14,6 +14,7 @@ from ..domain.enums import MemoryScope, RoleType, Strategy, UowStatus
 from ..domain.errors import InvalidInput, InvalidState
 from ..domain.failures import FailureRecord
 from ..domain.guardians import RouteDecision, choose_route
+from ..domain.memory import check_key, check_reason, check_value
 from ..store import memory, uows
 from ..store.work import LogEntry, RoutedSubmit, UowState
 from .records import attribute_rows, check_attributes, log_row, metadata, new_uow
@@ -139,11 +140,11 @@ def _check_children(
 
 def _learn(ctx: _Ctx, learned: Any) -> uuid.UUID:
     """Write `_learned_rule` to the actor's personal playbook for this role."""
-    if not isinstance(learned, dict) or set(learned) - {"key", "value", "confidence"}:
-        raise InvalidInput("_learned_rule must be an object {key, value[, confidence]}")
-    key = learned.get("key")
-    if not isinstance(key, str) or not key.strip() or len(key) > 200:
-        raise InvalidInput("_learned_rule.key must be a non-blank string of at most 200 characters")
+    if not isinstance(learned, dict) or set(learned) - {"key", "value", "confidence", "reasoning"}:
+        raise InvalidInput(
+            "_learned_rule must be an object {key, value[, confidence][, reasoning]}"
+        )
+    key = check_key(learned.get("key"), "_learned_rule.key")
     if "value" not in learned:
         raise InvalidInput("_learned_rule.value is required")
     confidence = learned.get("confidence")
@@ -153,6 +154,8 @@ def _learn(ctx: _Ctx, learned: Any) -> uuid.UUID:
         or not 0 <= confidence <= 1
     ):
         raise InvalidInput("_learned_rule.confidence must be a number between 0 and 1")
+    reasoning = check_reason(learned.get("reasoning"), "_learned_rule.reasoning", required=False)
+    check_value(learned["value"], "_learned_rule.value")
     row = memory.upsert(
         ctx.db,
         instance_id=ctx.topo.id,
@@ -162,7 +165,12 @@ def _learn(ctx: _Ctx, learned: Any) -> uuid.UUID:
         key=key,
         value=learned["value"],
         confidence=confidence,
-        source_uow_id=ctx.row.parent_id or ctx.row.id,
+        provenance=memory.Provenance(
+            written_by=f"actor {ctx.actor_id} (submit)",
+            reasoning=reasoning or f"learned while working on UOW {ctx.row.id}",
+            source_uow_id=ctx.row.id,
+            source_actor_id=ctx.actor_id,
+        ),
         now=ctx.now,
     )
     return row.id

@@ -1,20 +1,28 @@
-"""Role memories: global blueprints and personal playbooks, and the audit of their influence."""
+"""Role memories: global blueprints and personal playbooks, their versions and lifecycle,
+and the audit of their influence.
+
+A memory row holds the current version (and its provenance); ``memory_versions`` keeps every
+version. Archived memories stay in the table, out of the checkout's index, until restored or
+hard-deleted by retention; a held memory is never archived or deleted. Every lifecycle change
+is a row in ``memory_events``.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Row,
     and_,
     bindparam,
     delete,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -23,16 +31,20 @@ from sqlalchemy import (
 from ..domain.enums import MemoryScope
 from . import dialects
 from .pagination import Key, Keyset, Page
-from .records import InjectionRecord, MemoryEntry
-from .tables import Memory, MemoryEvent, MemoryInjection, table
+from .records import InjectionRecord, MemoryEntry, MemoryVersionRecord
+from .tables import Memory, MemoryEvent, MemoryInjection, MemoryVersion, Uow, table
 
 M = table(Memory)
+MV = table(MemoryVersion)
 MI = table(MemoryInjection)
 ME = table(MemoryEvent)
+U = table(Uow)
 
 # A role's memories by scope and key (the id tells apart the same key of several actors);
 # an upsert changes the value and version, never these.
 ROLE_MEMORIES = Keyset("role-memories", (M.c.scope, M.c.key, M.c.id))
+# A memory's versions, oldest first.
+VERSIONS = Keyset("memory-versions", (MV.c.version,))
 # Injection rows in the order they were written (one per checkout).
 INFLUENCE = Keyset("memory-influence", (MI.c.id,))
 INJECTIONS = Keyset("memory-injections", (MI.c.id,))
@@ -41,10 +53,20 @@ INJECTIONS = Keyset("memory-injections", (MI.c.id,))
 # role do not all rewrite (and lock) the same memory rows; decay works in days.
 TOUCH_GRANULARITY = timedelta(minutes=1)
 
+# memory_events.action values.
+ARCHIVE = "archive"
+RESTORE = "restore"
+HOLD = "hold"
+RELEASE = "release"
+PURGE = "purge"
+
+LIVE = M.c.archived_at.is_(None)
+NOT_HELD = M.c.held_at.is_(None)
 
 # Built once: these run on every checkout.
 _VISIBLE = and_(
     M.c.role_id == bindparam("p_role"),
+    LIVE,
     M.c.is_toxic.is_(False),
     or_(
         M.c.scope == MemoryScope.GLOBAL.value,
@@ -67,7 +89,7 @@ _TOUCH = (
 
 
 def for_injection(conn: Connection, role_id: uuid.UUID, actor_id: uuid.UUID) -> list[Row[Any]]:
-    """Non-toxic global and personal memories of the role, globals first."""
+    """Live, non-toxic global and personal memories of the role, globals first."""
     return list(conn.execute(_FOR_INJECTION, {"p_role": role_id, "p_actor": actor_id}))
 
 
@@ -102,8 +124,19 @@ def record_injection(
             injected_at=now,
             memory_ids=ids,
             versions=[int(e["version"]) for e in entries],
+            keys=[str(e["key"]) for e in entries],
         )
     )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who wrote a version, why, and from which UOW and actor."""
+
+    written_by: str
+    reasoning: str | None = None
+    source_uow_id: uuid.UUID | None = None
+    source_actor_id: uuid.UUID | None = None
 
 
 def upsert(
@@ -116,17 +149,27 @@ def upsert(
     key: str,
     value: Any,
     now: datetime,
+    provenance: Provenance,
     confidence: float | None = None,
-    source_uow_id: uuid.UUID | None = None,
 ) -> MemoryEntry:
-    """Create the memory, or write a new version of the existing one with that key."""
+    """Create the memory, or write a new version of the existing one with that key (an
+    archived one comes back: what is written again is meant to be used)."""
     owner = M.c.actor_id == actor_id if actor_id is not None else M.c.actor_id.is_(None)
-    stmt = select(M.c.id, M.c.version).where(
+    stmt = select(M.c.id, M.c.version, M.c.confidence, M.c.archived_at).where(
         M.c.role_id == role_id, M.c.scope == scope.value, owner, M.c.key == key
     )
     existing = conn.execute(dialects.of(conn).lock(stmt)).first()
+    written = {
+        "value": value,
+        "updated_at": now,
+        "reasoning": provenance.reasoning,
+        "written_by": provenance.written_by,
+        "source_uow_id": provenance.source_uow_id,
+        "source_actor_id": provenance.source_actor_id,
+    }
     if existing is None:
-        memory_id = uuid.uuid4()
+        memory_id, version = uuid.uuid4(), 1
+        kept = 1.0 if confidence is None else confidence
         conn.execute(
             insert(M).values(
                 id=memory_id,
@@ -135,35 +178,45 @@ def upsert(
                 scope=scope.value,
                 actor_id=actor_id,
                 key=key,
-                value=value,
-                version=1,
-                confidence=1.0 if confidence is None else confidence,
+                version=version,
+                confidence=kept,
                 is_toxic=False,
-                source_uow_id=source_uow_id,
                 created_at=now,
-                updated_at=now,
                 last_accessed_at=now,
+                **written,
             )
         )
     else:
-        memory_id = existing.id
-        values: dict[str, Any] = {
-            "value": value,
-            "version": existing.version + 1,
-            "updated_at": now,
-        }
-        if confidence is not None:
-            values["confidence"] = confidence
-        if source_uow_id is not None:
-            values["source_uow_id"] = source_uow_id
+        memory_id, version = existing.id, existing.version + 1
+        kept = existing.confidence if confidence is None else confidence
+        values = written | {"version": version, "confidence": kept}
+        if existing.archived_at is not None:
+            values |= {"archived_at": None, "archived_by": None, "archive_reason": None}
+            values["last_accessed_at"] = now
+            reason = f"written again (version {version})"
+            record_events(conn, [memory_id], RESTORE, reason, provenance.written_by, now)
         conn.execute(update(M).where(M.c.id == memory_id).values(**values))
+    conn.execute(
+        insert(MV).values(
+            memory_id=memory_id,
+            version=version,
+            value=value,
+            confidence=kept,
+            reasoning=provenance.reasoning,
+            written_by=provenance.written_by,
+            source_uow_id=provenance.source_uow_id,
+            source_actor_id=provenance.source_actor_id,
+            written_at=now,
+        )
+    )
     entry = get(conn, memory_id)
     assert entry is not None
     return entry
 
 
-def get(conn: Connection, memory_id: uuid.UUID) -> MemoryEntry | None:
-    row = conn.execute(select(M).where(M.c.id == memory_id)).first()
+def get(conn: Connection, memory_id: uuid.UUID, *, lock: bool = False) -> MemoryEntry | None:
+    stmt = select(M).where(M.c.id == memory_id)
+    row = conn.execute(dialects.of(conn).lock(stmt) if lock else stmt).first()
     return MemoryEntry.from_row(row) if row is not None else None
 
 
@@ -173,36 +226,135 @@ def list_for_role(
     *,
     scope: MemoryScope | None = None,
     actor_id: uuid.UUID | None = None,
+    visible_to: uuid.UUID | None = None,
     include_toxic: bool = True,
+    archived: bool = False,
     after: Key | None = None,
     limit: int,
 ) -> Page[MemoryEntry]:
-    stmt = select(M).where(M.c.role_id == role_id)
+    """A page of the role's live (or, with ``archived``, archived) memories; ``visible_to``
+    keeps the global blueprint and that actor's playbook."""
+    stmt = select(M).where(
+        M.c.role_id == role_id, M.c.archived_at.is_not(None) if archived else LIVE
+    )
     if scope is not None:
         stmt = stmt.where(M.c.scope == scope.value)
     if actor_id is not None:
         stmt = stmt.where(M.c.actor_id == actor_id)
+    if visible_to is not None:
+        stmt = stmt.where(or_(M.c.scope == MemoryScope.GLOBAL.value, M.c.actor_id == visible_to))
     if not include_toxic:
         stmt = stmt.where(M.c.is_toxic.is_(False))
     return ROLE_MEMORIES.fetch(conn, stmt, after, limit, MemoryEntry.from_row)
 
 
-def purge_learned_from(conn: Connection, base_uow_id: uuid.UUID, now: datetime) -> int:
-    """Delete memories learned from a base UOW (experience validation), auditing each."""
-    learned = M.c.source_uow_id == base_uow_id
-    conn.execute(
-        insert(ME).from_select(
-            ["memory_id", "action", "reason", "by", "at"],
-            select(
-                M.c.id,
-                literal("purge", ME.c.action.type),
-                literal(f"learned from abandoned UOW {base_uow_id}", ME.c.reason.type),
-                literal("engine", ME.c.by.type),
-                literal(now, ME.c.at.type),
-            ).where(learned),
+def versions(
+    conn: Connection, memory_id: uuid.UUID, after: Key | None, limit: int
+) -> Page[MemoryVersionRecord]:
+    stmt = select(MV).where(MV.c.memory_id == memory_id)
+    return VERSIONS.fetch(conn, stmt, after, limit, MemoryVersionRecord.from_row)
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+def record_events(
+    conn: Connection,
+    ids: Collection[uuid.UUID],
+    action: str,
+    reason: str,
+    by: str,
+    now: datetime,
+) -> None:
+    if ids:
+        rows = [
+            {"memory_id": m, "action": action, "reason": reason, "by": by, "at": now} for m in ids
+        ]
+        conn.execute(insert(ME), rows)
+
+
+def archive(
+    conn: Connection, ids: Collection[uuid.UUID], *, reason: str, by: str, now: datetime
+) -> list[uuid.UUID]:
+    """Archive the live, unheld memories among ``ids``; the ones archived, each audited."""
+    if not ids:
+        return []
+    changed = list(
+        conn.scalars(
+            update(M)
+            .where(M.c.id.in_(list(ids)), LIVE, NOT_HELD)
+            .values(archived_at=now, archived_by=by, archive_reason=reason)
+            .returning(M.c.id)
         )
     )
-    return conn.execute(delete(M).where(learned)).rowcount
+    record_events(conn, changed, ARCHIVE, reason, by, now)
+    return changed
+
+
+def restore(conn: Connection, memory_id: uuid.UUID, *, reason: str, by: str, now: datetime) -> bool:
+    """Bring an archived memory back, its decay clock restarted; False if it was not archived."""
+    done = conn.execute(
+        update(M)
+        .where(M.c.id == memory_id, M.c.archived_at.is_not(None))
+        .values(archived_at=None, archived_by=None, archive_reason=None, last_accessed_at=now)
+    ).rowcount
+    if done:
+        record_events(conn, [memory_id], RESTORE, reason, by, now)
+    return bool(done)
+
+
+def set_hold(
+    conn: Connection, memory_id: uuid.UUID, *, held: bool, reason: str, by: str, now: datetime
+) -> bool:
+    """Put the memory under legal hold (or release it); False if it already was (was not)."""
+    values: dict[str, Any] = (
+        {"held_at": now, "held_by": by, "hold_reason": reason}
+        if held
+        else {"held_at": None, "held_by": None, "hold_reason": None}
+    )
+    state = NOT_HELD if held else M.c.held_at.is_not(None)
+    done = conn.execute(update(M).where(M.c.id == memory_id, state).values(**values)).rowcount
+    if done:
+        record_events(conn, [memory_id], HOLD if held else RELEASE, reason, by, now)
+    return bool(done)
+
+
+def playbook(conn: Connection, role_id: uuid.UUID, actor_id: uuid.UUID) -> list[Row[Any]]:
+    """The live personal memories of the actor for the role (id and hold), locked."""
+    stmt = select(M.c.id, M.c.held_at).where(
+        M.c.role_id == role_id,
+        M.c.scope == MemoryScope.ACTOR.value,
+        M.c.actor_id == actor_id,
+        LIVE,
+    )
+    return list(conn.execute(dialects.of(conn).lock(stmt.order_by(M.c.key))))
+
+
+def _learned_from(base_uow_id: uuid.UUID) -> ColumnElement[bool]:
+    """Memories whose current version was learned from the base UOW or one of its children."""
+    family = select(U.c.id).where(or_(U.c.id == base_uow_id, U.c.parent_id == base_uow_id))
+    return M.c.source_uow_id.in_(family.scalar_subquery())
+
+
+def learned_from(conn: Connection, base_uow_id: uuid.UUID) -> list[Row[Any]]:
+    """Live memories learned from the base UOW's family (id and hold)."""
+    stmt = select(M.c.id, M.c.held_at).where(_learned_from(base_uow_id), LIVE)
+    return list(conn.execute(stmt))
+
+
+def purge(
+    conn: Connection, ids: Collection[uuid.UUID], *, reason: str, by: str, now: datetime
+) -> int:
+    """Hard-delete the unheld memories among ``ids`` (their versions go with them); each one
+    deleted is audited."""
+    if not ids:
+        return 0
+    gone = list(conn.scalars(delete(M).where(M.c.id.in_(list(ids)), NOT_HELD).returning(M.c.id)))
+    record_events(conn, gone, PURGE, reason, by, now)
+    return len(gone)
+
+
+# --- the audit of influence -----------------------------------------------------------------
 
 
 def injections_of_uow(
@@ -218,3 +370,10 @@ def uows_influenced_by(
     """Injection rows whose memory ids include the memory."""
     stmt = select(MI).where(dialects.of(conn).list_contains(MI.c.memory_ids, memory_id))
     return INFLUENCE.fetch(conn, stmt, after, limit, InjectionRecord.from_row)
+
+
+def ever_existed(conn: Connection, memory_id: uuid.UUID) -> bool:
+    """Whether the memory exists now or has an audit trail (it was deleted)."""
+    if get(conn, memory_id) is not None:
+        return True
+    return conn.scalar(select(ME.c.id).where(ME.c.memory_id == memory_id).limit(1)) is not None

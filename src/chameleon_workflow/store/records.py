@@ -109,6 +109,38 @@ class MemoryEntry(Record):
     created_at: datetime
     updated_at: datetime
     last_accessed_at: datetime | None
+    reasoning: str | None
+    written_by: str | None
+    source_actor_id: uuid.UUID | None
+    archived_at: datetime | None
+    archived_by: str | None
+    archive_reason: str | None
+    held_at: datetime | None
+    held_by: str | None
+    hold_reason: str | None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    @property
+    def held(self) -> bool:
+        return self.held_at is not None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemoryVersionRecord(Record):
+    """One version of a memory, with who wrote it, when, why and from which UOW."""
+
+    memory_id: uuid.UUID
+    version: int
+    value: Any
+    confidence: float
+    reasoning: str | None
+    written_by: str | None
+    source_uow_id: uuid.UUID | None
+    source_actor_id: uuid.UUID | None
+    written_at: datetime
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -122,6 +154,7 @@ class InjectionRecord(Record):
     injected_at: datetime
     memory_ids: tuple[uuid.UUID, ...]
     versions: tuple[int, ...]
+    keys: tuple[str | None, ...]  # None each: written before keys were recorded
 
     @classmethod
     def from_row(cls, row: AnyRow) -> Self:
@@ -134,11 +167,16 @@ class InjectionRecord(Record):
             injected_at=row.injected_at,
             memory_ids=tuple(uuid.UUID(str(i)) for i in row.memory_ids),
             versions=tuple(int(v) for v in row.versions),
+            keys=tuple(row.keys) if row.keys is not None else (None,) * len(row.versions),
         )
 
     def version_of(self, memory_id: uuid.UUID) -> int:
         """The version of ``memory_id`` this checkout was given (ValueError if none)."""
         return self.versions[self.memory_ids.index(memory_id)]
+
+    def key_of(self, memory_id: uuid.UUID) -> str | None:
+        """The key ``memory_id`` was injected under (None: an injection from before 0008)."""
+        return self.keys[self.memory_ids.index(memory_id)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ from .tables import (
     InteractionLog,
     LeaseOutcome,
     Memory,
-    MemoryArchive,
     MemoryInjection,
     RoleAssignment,
     Uow,
@@ -36,7 +35,6 @@ LOG = table(InteractionLog)
 OUTCOMES = table(LeaseOutcome)
 MEMORIES = table(Memory)
 INJECTIONS = table(MemoryInjection)
-ARCHIVE = table(MemoryArchive)
 ASSIGNMENTS = table(RoleAssignment)
 
 
@@ -44,9 +42,6 @@ def data_columns(t: Table) -> tuple[str, ...]:
     """The columns a row is written with: all but a generated (autoincrement) key."""
     return tuple(c.name for c in t.columns if not (c.primary_key and c.autoincrement is True))
 
-
-# The columns a memory is archived with (``memory_archive`` adds ``archived_at``).
-MEMORY_COLUMNS = tuple(c.name for c in MEMORIES.columns)
 
 # The shape of a log row: what every statement that writes one fills.
 LOG_COLUMNS = data_columns(LOG)

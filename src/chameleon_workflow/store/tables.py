@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .types import BigId, IntList, Json, UtcDateTime, UuidList
+from .types import BigId, IntList, Json, TextList, UtcDateTime, UuidList
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -306,10 +306,32 @@ class LeaseOutcome(Base):
 # --- memory -------------------------------------------------------------------------------
 
 
-class _MemoryColumns:
+class Memory(Base):
+    """One role memory at its current version; earlier versions are in ``memory_versions``.
+
+    The row carries the current version's provenance (who wrote it, why, from which UOW) and
+    the memory's lifecycle: toxic (never injected), archived (never injected; restorable)
+    and legal hold (nothing may archive or delete it).
+    """
+
+    __tablename__ = "memories"
+    __table_args__ = (
+        # Checkout reads a role's live memories only: archived rows stay out of the index.
+        Index(
+            "ix_memories_live",
+            "role_id",
+            "scope",
+            "actor_id",
+            postgresql_where=text("archived_at IS NULL"),
+            sqlite_where=text("archived_at IS NULL"),
+        ),
+        Index("ix_memories_last_accessed_at", "last_accessed_at"),
+        Index("ix_memories_source_uow_id", "source_uow_id"),
+        Index("ix_memories_role_key", "role_id", "scope", "key", "id"),  # the list's keyset
+    )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    instance_id: Mapped[uuid.UUID]
-    role_id: Mapped[uuid.UUID]
+    instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
+    role_id: Mapped[uuid.UUID] = mapped_column(_fk("roles.id"))
     scope: Mapped[str] = mapped_column(Enum)
     actor_id: Mapped[uuid.UUID | None]
     key: Mapped[str] = mapped_column(Name)
@@ -324,25 +346,35 @@ class _MemoryColumns:
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_accessed_at: Mapped[datetime | None]
+    # Provenance of the current version.
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    written_by: Mapped[str | None] = mapped_column(Name)
+    source_actor_id: Mapped[uuid.UUID | None]
+    # Archived: kept (and restorable) but never injected.
+    archived_at: Mapped[datetime | None]
+    archived_by: Mapped[str | None] = mapped_column(Name)
+    archive_reason: Mapped[str | None] = mapped_column(Text)
+    # Legal hold: decay, reset, experience validation and archive leave it alone.
+    held_at: Mapped[datetime | None]
+    held_by: Mapped[str | None] = mapped_column(Name)
+    hold_reason: Mapped[str | None] = mapped_column(Text)
 
 
-class Memory(_MemoryColumns, Base):
-    __tablename__ = "memories"
-    __table_args__ = (
-        Index("ix_memories_lookup", "role_id", "scope", "actor_id"),
-        Index("ix_memories_last_accessed_at", "last_accessed_at"),
-        Index("ix_memories_source_uow_id", "source_uow_id"),
-        Index("ix_memories_role_key", "role_id", "scope", "key", "id"),  # the list's keyset
+class MemoryVersion(Base):
+    """Every version a memory has had, each with its provenance; removed with the memory."""
+
+    __tablename__ = "memory_versions"
+    memory_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True
     )
-    instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
-    role_id: Mapped[uuid.UUID] = mapped_column(_fk("roles.id"))
-
-
-class MemoryArchive(_MemoryColumns, Base):
-    """Memories the janitor moved out in archive mode."""
-
-    __tablename__ = "memory_archive"
-    archived_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[Any | None] = mapped_column(Json)
+    confidence: Mapped[float] = mapped_column(Float)
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    written_by: Mapped[str | None] = mapped_column(Name)
+    source_uow_id: Mapped[uuid.UUID | None]
+    source_actor_id: Mapped[uuid.UUID | None]
+    written_at: Mapped[datetime]
 
 
 class MemoryInjection(Base):
@@ -369,10 +401,13 @@ class MemoryInjection(Base):
     injected_at: Mapped[datetime]
     memory_ids: Mapped[list[Any]] = mapped_column(UuidList)
     versions: Mapped[list[int]] = mapped_column(IntList)
+    # The keys injected, so the audit reads true after the memory is gone (None: written
+    # before keys were recorded).
+    keys: Mapped[list[str] | None] = mapped_column(TextList)
 
 
 class MemoryEvent(Base):
-    """Audit of administrative changes to memories (toxic marks, purges)."""
+    """The lifecycle of each memory: toxic marks, archive and restore, holds, purges."""
 
     __tablename__ = "memory_events"
     __table_args__ = (Index("ix_memory_events_memory_id", "memory_id"),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, Uuid
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, Text, Uuid
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -21,6 +21,7 @@ Json = JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True),
 # Lists of ids and of integers: native arrays on PostgreSQL, JSON lists on SQLite.
 UuidList = JSON().with_variant(postgresql.ARRAY(Uuid()), "postgresql")
 IntList = JSON().with_variant(postgresql.ARRAY(Integer()), "postgresql")
+TextList = JSON().with_variant(postgresql.ARRAY(Text()), "postgresql")
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -128,9 +128,9 @@ class SqlDialect(ABC):
 
     @abstractmethod
     def archive_memories(
-        self, conn: Connection, cond: ColumnElement[bool], limit: int, now: datetime
+        self, conn: Connection, cond: ColumnElement[bool], limit: int, now: datetime, reason: str
     ) -> int:
-        """Move at most ``limit`` memories matching ``cond`` to ``memory_archive``."""
+        """Archive at most ``limit`` memories matching ``cond`` (decay), each audited."""
 
     # --- expressions -------------------------------------------------------------------
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, insert, literal, null, select, update
+from sqlalchemy import ColumnElement, Connection, String, insert, literal, null, select, update
 
-from .. import outcomes, uows
+from .. import memory, outcomes, uows
 from ..maintenance.batch import BatchMove
-from ..sql import ACTIVE, ATTRIBUTES, LOG, UOWS, move_values
+from ..sql import ACTIVE, ATTRIBUTES, LOG, MEMORIES, UOWS, move_values
 from ..work import (
     Claimed,
     ClaimRequest,
@@ -169,3 +170,27 @@ def batch_log(source: Any, batch: BatchMove, origin: Any, where: Any = None) -> 
     if where is not None:
         rows = rows.where(where)
     return insert(LOG).from_select(list(values), rows)
+
+
+DECAY = "engine (memory decay)"
+
+
+def archive_memories(
+    conn: Connection,
+    picked: ColumnElement[bool],
+    cond: ColumnElement[bool],
+    now: datetime,
+    reason: str,
+) -> int:
+    """Archive the picked memories that still match ``cond`` (decay's archive mode): they
+    stay in the table, out of the checkout's index, and each is audited."""
+    archived = list(
+        conn.scalars(
+            update(MEMORIES)
+            .where(picked, cond, memory.LIVE, memory.NOT_HELD)
+            .values(archived_at=now, archived_by=DECAY, archive_reason=reason)
+            .returning(MEMORIES.c.id)
+        )
+    )
+    memory.record_events(conn, archived, memory.ARCHIVE, reason, DECAY, now)
+    return len(archived)

@@ -27,7 +27,6 @@ from sqlalchemy import (
     cast,
     delete,
     func,
-    insert,
     literal,
     select,
     type_coerce,
@@ -38,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from .. import uows
 from ..maintenance.batch import ORIGIN_PATH, BatchMove, Moved
-from ..sql import ARCHIVE, MEMORIES, MEMORY_COLUMNS, UOWS, json_value
+from ..sql import MEMORIES, UOWS, json_value
 from ..types import UtcDateTime
 from ..work import (
     Claimed,
@@ -218,20 +217,10 @@ class PostgresDialect(SqlDialect):
         return conn.execute(delete(MEMORIES).where(MEMORIES.c.id == any_(picked), cond)).rowcount
 
     def archive_memories(
-        self, conn: Connection, cond: ColumnElement[bool], limit: int, now: datetime
+        self, conn: Connection, cond: ColumnElement[bool], limit: int, now: datetime, reason: str
     ) -> int:
         picked = self._picked_memories(cond, limit)
-        gone = (
-            delete(MEMORIES)
-            .where(MEMORIES.c.id == any_(picked), cond)
-            .returning(*(MEMORIES.c[c] for c in MEMORY_COLUMNS))
-            .cte("gone")
-        )
-        stmt = insert(ARCHIVE).from_select(
-            [*MEMORY_COLUMNS, "archived_at"],
-            select(*(gone.c[c] for c in MEMORY_COLUMNS), literal(now, ARCHIVE.c.archived_at.type)),
-        )
-        return len(conn.execute(stmt.returning(ARCHIVE.c.id)).all())
+        return portable.archive_memories(conn, MEMORIES.c.id == any_(picked), cond, now, reason)
 
     def _picked_memories(self, cond: ColumnElement[bool], limit: int) -> Any:
         # Rows a checkout is touching right now are skipped, so decay never waits on work.
@@ -274,8 +263,8 @@ def _versions(agg: dict[str, list[Any]] | None) -> dict[str, tuple[int, Any]]:
 
 
 def _injected(row: Row[Any]) -> list[dict[str, Any]]:
-    pairs = zip(row.ids or (), row.versions or (), strict=True)
-    return [{"memory_id": str(i), "version": v} for i, v in pairs]
+    triples = zip(row.ids or (), row.versions or (), row.keys or (), strict=True)
+    return [{"memory_id": str(i), "version": v, "key": k} for i, v, k in triples]
 
 
 def _log_json(logs: Sequence[LogEntry]) -> str:

@@ -81,7 +81,7 @@ def _story(u: str) -> str:
 _MEMORY_CTES = f"""
 , v AS (
   SELECT id, scope, key, value, version, last_accessed_at FROM {MEMORIES.name}
-  WHERE role_id = :role AND NOT is_toxic
+  WHERE role_id = :role AND archived_at IS NULL AND NOT is_toxic
     AND (scope = {lit(GLOBAL)} OR (scope = {lit(PERSONAL)} AND actor_id = :actor))
     AND EXISTS (SELECT 1 FROM {{uow}})
 ), e AS (
@@ -89,13 +89,15 @@ _MEMORY_CTES = f"""
   ORDER BY key, (scope = {lit(PERSONAL)}) DESC
 ), picked AS (
   SELECT array_agg(id ORDER BY key COLLATE "C") AS ids,
-    array_agg(version ORDER BY key COLLATE "C") AS versions FROM e
+    array_agg(version ORDER BY key COLLATE "C") AS versions,
+    array_agg(key ORDER BY key COLLATE "C") AS keys FROM e
 ), t AS (
   UPDATE {MEMORIES.name} m SET last_accessed_at = :now FROM v
   WHERE m.id = v.id AND (v.last_accessed_at IS NULL OR v.last_accessed_at < :touch_before)
 ), i AS (
-  INSERT INTO {INJECTIONS.name} (uow_id, actor_id, role_id, injected_at, memory_ids, versions)
-  SELECT {{uow}}.id, :actor, :role, :now, ids, versions FROM picked, {{uow}}
+  INSERT INTO {INJECTIONS.name}
+    (uow_id, actor_id, role_id, injected_at, memory_ids, versions, keys)
+  SELECT {{uow}}.id, :actor, :role, :now, ids, versions, keys FROM picked, {{uow}}
   WHERE ids IS NOT NULL
 )"""
 
@@ -132,7 +134,8 @@ WITH c AS (
   {insert_select(LOG, _CHECKOUT_LOG, "l")}
 ){_MEMORY_CTES.format(uow="l")}
 SELECT l.*, {_LATEST.format(u="l")} AS latest,
-  (SELECT jsonb_object_agg(key, value) FROM e) AS context, picked.ids, picked.versions
+  (SELECT jsonb_object_agg(key, value) FROM e) AS context,
+  picked.ids, picked.versions, picked.keys
 FROM l, picked
 """
 
@@ -216,7 +219,7 @@ INJECT = text(
     "WITH u AS (SELECT CAST(:uow AS uuid) AS id)"
     + _MEMORY_CTES.format(uow="u")
     + "\nSELECT (SELECT jsonb_object_agg(key, value) FROM e) AS context, picked.ids,"
-    + " picked.versions FROM picked"
+    + " picked.versions, picked.keys FROM picked"
 )
 
 # The columns a move sets in one statement (anything else takes the Core path).

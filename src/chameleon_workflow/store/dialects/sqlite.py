@@ -21,7 +21,6 @@ from sqlalchemy import (
     cast,
     delete,
     func,
-    insert,
     literal,
     literal_column,
     select,
@@ -31,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import actors, memory, uows
 from ..maintenance.batch import ORIGIN_PATH, BatchMove, Moved
-from ..sql import ARCHIVE, MEMORIES, MEMORY_COLUMNS, UOWS
+from ..sql import MEMORIES, UOWS
 from ..types import UtcDateTime
 from ..work import Claimed, ClaimRequest, FencedWrite, HeldRead, LogEntry, RoutedSubmit
 from . import portable
@@ -81,7 +80,7 @@ class SqliteDialect(SqlDialect):
             effective[r.key] = r
         picked = sorted(effective.items())
         context = {key: r.value for key, r in picked}
-        injected = [{"memory_id": str(r.id), "version": r.version} for _, r in picked]
+        injected = [{"memory_id": str(r.id), "version": r.version, "key": k} for k, r in picked]
         memory.touch(conn, role_id, actor_id, now, touch_before)
         memory.record_injection(
             conn, uow_id=uow_id, actor_id=actor_id, role_id=role_id, entries=injected, now=now
@@ -145,25 +144,11 @@ class SqliteDialect(SqlDialect):
         return conn.execute(delete(MEMORIES).where(rowid.in_(picked), cond)).rowcount
 
     def archive_memories(
-        self, conn: Connection, cond: ColumnElement[bool], limit: int, now: datetime
+        self, conn: Connection, cond: ColumnElement[bool], limit: int, now: datetime, reason: str
     ) -> int:
-        # The transaction holds the write lock (BEGIN IMMEDIATE), so the copy and the
-        # delete below see the same rows; the delete re-checks the condition all the same.
         rowid: ColumnElement[int] = literal_column("memories.rowid")
         picked = select(rowid).where(cond).order_by(rowid).limit(limit)
-        copied = conn.execute(
-            insert(ARCHIVE).from_select(
-                [*MEMORY_COLUMNS, "archived_at"],
-                select(
-                    *(MEMORIES.c[c] for c in MEMORY_COLUMNS),
-                    literal(now, ARCHIVE.c.archived_at.type),
-                ).where(rowid.in_(picked)),
-            )
-        ).rowcount
-        deleted = conn.execute(delete(MEMORIES).where(rowid.in_(picked), cond)).rowcount
-        if copied != deleted:  # pragma: no cover - impossible under the write lock
-            raise RuntimeError(f"archive copied {copied} memories but deleted {deleted}")
-        return deleted
+        return portable.archive_memories(conn, rowid.in_(picked), cond, now, reason)
 
     # --- expressions -------------------------------------------------------------------
 

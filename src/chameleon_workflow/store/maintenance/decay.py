@@ -1,4 +1,8 @@
-"""Memory decay: deleting (or archiving) memories not injected for a long time."""
+"""Memory decay: deleting (or archiving) memories not injected for a long time.
+
+A memory under legal hold is never a candidate; in archive mode, neither is one already
+archived (in delete mode an archived memory whose clock ran out is deleted: retention).
+"""
 
 from __future__ import annotations
 
@@ -20,9 +24,14 @@ from ..tables import Memory
 M = cast(Table, Memory.__table__)
 
 
-def is_stale(cutoff: datetime, instance_id: uuid.UUID | None) -> ColumnElement[bool]:
-    """Last accessed before ``cutoff``; rows without a timestamp never match."""
-    cond = M.c.last_accessed_at < cutoff
+def is_stale(
+    cutoff: datetime, instance_id: uuid.UUID | None, *, archive: bool = False
+) -> ColumnElement[bool]:
+    """Last accessed before ``cutoff`` and not held (in archive mode: and not archived);
+    rows without a timestamp never match."""
+    cond = (M.c.last_accessed_at < cutoff) & M.c.held_at.is_(None)
+    if archive:
+        cond = cond & M.c.archived_at.is_(None)
     if instance_id is not None:
         cond = cond & (M.c.instance_id == instance_id)
     return cond
@@ -42,6 +51,8 @@ def delete_batch(conn: Connection, cond: ColumnElement[bool], limit: int) -> int
     return dialects.of(conn).delete_memories(conn, cond, limit)
 
 
-def archive_batch(conn: Connection, cond: ColumnElement[bool], limit: int, now: datetime) -> int:
-    """Move at most ``limit`` matching memories to ``memory_archive``."""
-    return dialects.of(conn).archive_memories(conn, cond, limit, now)
+def archive_batch(
+    conn: Connection, cond: ColumnElement[bool], limit: int, now: datetime, reason: str
+) -> int:
+    """Archive at most ``limit`` matching memories, each audited with ``reason``."""
+    return dialects.of(conn).archive_memories(conn, cond, limit, now, reason)
