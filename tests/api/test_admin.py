@@ -28,7 +28,12 @@ def crun(capi: Api) -> Run:
 
 
 def remember(api: Api, role_id: str, key: str = "tip", value: Any = 1) -> str:
-    created = ok(api.c.post(f"/roles/{role_id}/memories", json={"key": key, "value": value, "reasoning": "test"}), 201)
+    created = ok(
+        api.c.post(
+            f"/roles/{role_id}/memories", json={"key": key, "value": value, "reasoning": "test"}
+        ),
+        201,
+    )
     return str(created["id"])
 
 
@@ -239,7 +244,10 @@ def test_memory_decay_dry_run_and_archive(crun: Run, clock: FakeClock) -> None:
     body = {"archive": True, "instance_id": crun.instance_id, "batch_size": 10}
     archived = ok(crun.api.c.post("/admin/run-memory-decay", json=body))
     assert archived["memories_deleted"] == 1 and archived["archived"] is True
-    problem(crun.api.c.get(f"/memories/{old}"), 404)
+    kept = ok(crun.api.c.get(f"/memories/{old}"))  # archived in place, restorable
+    assert kept["archived"] is True and kept["archived_by"] == "engine (memory decay)"
+    listed = ok(crun.api.c.get(f"/roles/{crun.roles['Triage']}/memories?archived=true"))
+    assert [m["id"] for m in listed["items"]] == [old]
 
 
 def test_stale_token_protocol_shape(api: Api) -> None:

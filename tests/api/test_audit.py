@@ -43,7 +43,13 @@ def trail(c: TestClient, query: str = "") -> list[dict[str, Any]]:
 
 
 def remember(c: TestClient, role_id: str, **body: Any) -> dict[str, Any]:
-    return ok(c.post(f"/roles/{role_id}/memories", json={"key": "k", "value": 1, "reasoning": "audit test"} | body), 201)  # type: ignore[no-any-return]
+    return ok(
+        c.post(
+            f"/roles/{role_id}/memories",
+            json={"key": "k", "value": 1, "reasoning": "audit test"} | body,
+        ),
+        201,
+    )  # type: ignore[no-any-return]
 
 
 # --- what is recorded -------------------------------------------------------------------------
@@ -108,7 +114,12 @@ def test_a_record_names_parameters_result_and_request_id(run: Run, admin_key: st
     assert imported["result"]["summary"]["warnings"] == {"items": 0}
 
     (written,) = trail(c, "action=memory.write")
-    assert written["parameters"] == {"role_id": run.roles["Triage"], "key": "k", "value": 1}
+    assert written["parameters"] == {
+        "role_id": run.roles["Triage"],
+        "key": "k",
+        "value": 1,
+        "reasoning": "audit test",
+    }
 
 
 def test_refused_attempts_by_a_known_key_are_recorded(

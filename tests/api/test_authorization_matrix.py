@@ -259,7 +259,25 @@ CASES: dict[str, Callable[[World], Call]] = {
         "GET", f"/uows/{w.held_uow}/memory-injections"
     ),
     "POST /roles/{role_id}/memories": lambda w: Call(
-        "POST", f"/roles/{w.triage}/memories", {"key": "note", "value": 1, "reasoning": "matrix"}
+        "POST",
+        f"/roles/{w.triage}/memories",
+        {"key": "note", "value": 1, "reasoning": "r", "scope": "ACTOR", "actor_id": str(w.actor)},
+    ),
+    "GET /memories/{memory_id}/versions": lambda w: Call("GET", f"/memories/{w.playbook}/versions"),
+    "DELETE /memories/{memory_id}": lambda w: Call(
+        "DELETE", f"/memories/{_entry(w)}", {"reason": "r"}
+    ),
+    "POST /memories/{memory_id}/restore": lambda w: Call(
+        "POST", f"/memories/{_entry(w, archived=True)}/restore", {"reason": "r"}
+    ),
+    "POST /memories/{memory_id}/hold": lambda w: Call(
+        "POST", f"/memories/{_entry(w)}/hold", {"reason": "r"}
+    ),
+    "POST /memories/{memory_id}/release": lambda w: Call(
+        "POST", f"/memories/{_entry(w, held=True)}/release", {"reason": "r"}
+    ),
+    "POST /roles/{role_id}/actors/{actor_id}/playbook/reset": lambda w: Call(
+        "POST", f"/roles/{w.triage}/actors/{w.actor}/playbook/reset", {"reason": "r"}
     ),
     "GET /roles/{role_id}/memories": lambda w: Call(
         "GET", f"/roles/{w.triage}/memories?scope=ACTOR&actor_id={w.actor}"
@@ -290,6 +308,19 @@ CASES: dict[str, Callable[[World], Call]] = {
     ),
     "GET /docs-assets/*": lambda w: Call("GET", "/docs-assets/swagger-ui.css"),
 }
+
+
+def _entry(w: World, *, archived: bool = False, held: bool = False) -> uuid.UUID:
+    """A fresh entry of the actor's playbook (archived or held if asked)."""
+    memory = w.engine.memory
+    entry = memory.write(
+        w.triage, key=uuid.uuid4().hex, value=1, scope=MemoryScope.ACTOR, actor_id=w.actor
+    ).id
+    if archived:
+        memory.archive(entry, "seeded", by="matrix")
+    if held:
+        memory.hold(entry, "seeded", by="matrix")
+    return entry
 
 
 def _heartbeat(w: World) -> Call:

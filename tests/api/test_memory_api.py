@@ -19,26 +19,68 @@ def _memories(run: Run, role: str = "Triage", query: str = "") -> list[dict[str,
 # --- refused writes leave no memory ---------------------------------------------------------------
 
 
+WHY = {"reasoning": "why"}  # every API write says why
+
 BAD_WRITES: list[tuple[str, dict[str, Any], int, list[str]]] = [
     ("empty", {}, 422, ["key", "value", "required"]),
-    ("no-value", {"reasoning": "why", "key": "k"}, 422, ["value", "required"]),
-    ("no-key", {"reasoning": "why", "value": 1}, 422, ["key", "required"]),
+    ("no-value", WHY | {"key": "k"}, 422, ["value", "required"]),
+    ("no-key", WHY | {"value": 1}, 422, ["key", "required"]),
     ("no-reasoning", {"key": "k", "value": 1}, 422, ["reasoning", "required"]),
     ("blank-reasoning", {"reasoning": " ", "key": "k", "value": 1}, 422, ["reasoning"]),
-    ("big-value", {"reasoning": "why", "key": "k", "value": "x" * 70_000}, 422, ["65536"]),
-    ("empty-key", {"reasoning": "why", "key": "", "value": 1}, 422, ["key"]),
-    ("blank-key", {"reasoning": "why", "key": "  ", "value": 1}, 422, ["key"]),
-    ("long-key", {"reasoning": "why", "key": "k" * 201, "value": 1}, 422, ["key", "200"]),
-    ("key-number", {"reasoning": "why", "key": 1, "value": 1}, 422, ["key"]),
-    ("bad-scope", {"reasoning": "why", "key": "k", "value": 1, "scope": "TEAM"}, 422, ["scope", "GLOBAL", "ACTOR"]),
-    ("personal-no-actor", {"reasoning": "why", "key": "k", "value": 1, "scope": "ACTOR"}, 422, ["actor_id"]),
-    ("global-with-actor", {"reasoning": "why", "key": "k", "value": 1, "actor_id": "{actor}"}, 422, ["GLOBAL"]),
-    ("malformed-actor", {"reasoning": "why", "key": "k", "value": 1, "scope": "ACTOR", "actor_id": "x"}, 422, ["uuid"]),
-    ("unknown-actor", {"reasoning": "why", "key": "k", "value": 1, "scope": "ACTOR", "actor_id": "{ghost}"}, 404, []),
-    ("confidence-high", {"reasoning": "why", "key": "k", "value": 1, "confidence": 1.5}, 422, ["confidence"]),
-    ("confidence-low", {"reasoning": "why", "key": "k", "value": 1, "confidence": -0.1}, 422, ["confidence"]),
-    ("extra", {"reasoning": "why", "key": "k", "value": 1, "toxic": True}, 422, ["toxic", "extra"]),
-    ("nul", {"reasoning": "why", "key": "k", "value": {"nested": "a\u0000"}}, 422, ["value.nested", "NUL"]),
+    ("big-value", WHY | {"key": "k", "value": "x" * 70_000}, 422, ["65536"]),
+    ("empty-key", WHY | {"key": "", "value": 1}, 422, ["key"]),
+    ("blank-key", WHY | {"key": "  ", "value": 1}, 422, ["key"]),
+    ("long-key", WHY | {"key": "k" * 201, "value": 1}, 422, ["key", "200"]),
+    ("key-number", WHY | {"key": 1, "value": 1}, 422, ["key"]),
+    (
+        "bad-scope",
+        WHY | {"key": "k", "value": 1, "scope": "TEAM"},
+        422,
+        ["scope", "GLOBAL", "ACTOR"],
+    ),
+    (
+        "personal-no-actor",
+        WHY | {"key": "k", "value": 1, "scope": "ACTOR"},
+        422,
+        ["actor_id"],
+    ),
+    (
+        "global-with-actor",
+        WHY | {"key": "k", "value": 1, "actor_id": "{actor}"},
+        422,
+        ["GLOBAL"],
+    ),
+    (
+        "malformed-actor",
+        WHY | {"key": "k", "value": 1, "scope": "ACTOR", "actor_id": "x"},
+        422,
+        ["uuid"],
+    ),
+    (
+        "unknown-actor",
+        WHY | {"key": "k", "value": 1, "scope": "ACTOR", "actor_id": "{ghost}"},
+        404,
+        [],
+    ),
+    (
+        "confidence-high",
+        WHY | {"key": "k", "value": 1, "confidence": 1.5},
+        422,
+        ["confidence"],
+    ),
+    (
+        "confidence-low",
+        WHY | {"key": "k", "value": 1, "confidence": -0.1},
+        422,
+        ["confidence"],
+    ),
+    ("extra", WHY | {"key": "k", "value": 1, "toxic": True}, 422, ["toxic", "extra"]),
+    (
+        "nul",
+        WHY | {"key": "k", "value": {"nested": "a\u0000"}},
+        422,
+        ["value.nested", "NUL"],
+    ),
 ]
 
 
@@ -57,7 +99,7 @@ def test_memory_write_refusals(run: Run, subtests: Any) -> None:
 def test_memory_write_for_unknown_malformed_or_alpha_role(run: Run) -> None:
     c = run.api.c
     missing = unknown()
-    body = {"reasoning": "why", "key": "k", "value": 1}
+    body = WHY | {"key": "k", "value": 1}
     found = problem(c.post(f"/roles/{missing}/memories", json=body), 404, missing)
     assert found["error"] == "UnknownRole"
     problem(c.post("/roles/triage/memories", json=body), 422, "role_id")
@@ -96,7 +138,7 @@ def test_memory_list_rejects_bad_queries(run: Run) -> None:
 
 def test_write_global_memory_and_new_versions(run: Run) -> None:
     path = f"/roles/{run.roles['Triage']}/memories"
-    body = {"reasoning": "why", "key": "tip", "value": {"check": "amount"}, "confidence": 0.5}
+    body = WHY | {"key": "tip", "value": {"check": "amount"}, "confidence": 0.5}
     first = ok(run.api.c.post(path, json=body), 201)
     assert (first["key"], first["value"], first["scope"], first["actor_id"]) == (
         "tip",
@@ -106,7 +148,7 @@ def test_write_global_memory_and_new_versions(run: Run) -> None:
     )
     assert (first["version"], first["confidence"], first["is_toxic"]) == (1, 0.5, False)
     assert (first["role_id"], first["instance_id"]) == (run.roles["Triage"], run.instance_id)
-    second = ok(run.api.c.post(path, json={"reasoning": "why", "key": "tip", "value": "v2"}), 201)
+    second = ok(run.api.c.post(path, json=WHY | {"key": "tip", "value": "v2"}), 201)
     assert (second["id"], second["version"], second["value"]) == (first["id"], 2, "v2")
     assert ok(run.api.c.get(f"/memories/{first['id']}"))["value"] == "v2"
     assert [m["id"] for m in _memories(run)] == [first["id"]]
@@ -115,11 +157,18 @@ def test_write_global_memory_and_new_versions(run: Run) -> None:
 def test_personal_memory_overrides_global_at_checkout_and_is_audited(run: Run) -> None:
     c = run.api.c
     path = f"/roles/{run.roles['Triage']}/memories"
-    shared = ok(c.post(path, json={"reasoning": "why", "key": "tone", "value": "formal"}), 201)
-    other_key = ok(c.post(path, json={"reasoning": "why", "key": "limit", "value": 100}), 201)
+    shared = ok(c.post(path, json=WHY | {"key": "tone", "value": "formal"}), 201)
+    other_key = ok(c.post(path, json=WHY | {"key": "limit", "value": 100}), 201)
     personal = ok(
         c.post(
-            path, json={"reasoning": "why", "key": "tone", "value": "casual", "scope": "ACTOR", "actor_id": run.actor}
+            path,
+            json={
+                "reasoning": "why",
+                "key": "tone",
+                "value": "casual",
+                "scope": "ACTOR",
+                "actor_id": run.actor,
+            },
         ),
         201,
     )
@@ -157,7 +206,7 @@ def test_personal_memory_overrides_global_at_checkout_and_is_audited(run: Run) -
 
 def test_learned_rule_becomes_a_personal_memory(run: Run) -> None:
     lease = run.take("Triage")
-    out = ok(run.api.submit(lease, run.actor, amount=10, _learned_rule={"reasoning": "why", "key": "k", "value": 7}))
+    out = ok(run.api.submit(lease, run.actor, amount=10, _learned_rule={"key": "k", "value": 7}))
     learned = ok(run.api.c.get(f"/memories/{out['learned_memory_id']}"))
     assert (learned["scope"], learned["actor_id"], learned["key"], learned["value"]) == (
         "ACTOR",
@@ -178,7 +227,11 @@ def test_browsing_does_not_touch_but_injection_does(
     roles = api.roles(made["workflow_id"])
     worker = api.actor("worker", [roles["Triage"]])
     memory = ok(
-        api.c.post(f"/roles/{roles['Triage']}/memories", json={"reasoning": "why", "key": "k", "value": 1, "reasoning": "test"}), 201
+        api.c.post(
+            f"/roles/{roles['Triage']}/memories",
+            json={"key": "k", "value": 1, "reasoning": "test"},
+        ),
+        201,
     )
     created_at = memory["last_accessed_at"]
     clock.advance(3600)  # well past the store's touch granularity
@@ -194,19 +247,25 @@ def test_browsing_does_not_touch_but_injection_does(
 def test_memory_injections_of_a_uow_never_checked_out(run: Run) -> None:
     assert items(run.api.c.get(f"/uows/{run.uow_id}/memory-injections")) == []
     memory = ok(
-        run.api.c.post(f"/roles/{run.roles['Big']}/memories", json={"reasoning": "why", "key": "k", "value": 1, "reasoning": "test"}), 201
+        run.api.c.post(
+            f"/roles/{run.roles['Big']}/memories",
+            json={"key": "k", "value": 1, "reasoning": "test"},
+        ),
+        201,
     )
     assert items(run.api.c.get(f"/memories/{memory['id']}/influence")) == []
 
 
-def test_an_operator_writes_the_global_blueprint_but_no_actors_playbook(
+def test_an_operator_writes_the_global_blueprint_and_actors_playbooks_a_viewer_neither(
     run: Run, settings: Settings
 ) -> None:
     path = f"/roles/{run.roles['Triage']}/memories"
     operator = bearer(make_key(settings, "operator"))
-    personal = {"reasoning": "why", "key": "tone", "value": "curt", "scope": "ACTOR", "actor_id": run.actor}
-    problem(run.api.c.post(path, json=personal, headers=operator), 403, "admin key")
+    viewer = bearer(make_key(settings, "viewer"))
+    personal = WHY | {"key": "tone", "value": "curt", "scope": "ACTOR", "actor_id": run.actor}
+    problem(run.api.c.post(path, json=personal, headers=viewer), 403, "operator")
     assert _memories(run) == []
-    ok(run.api.c.post(path, json={"reasoning": "why", "key": "tone", "value": "kind"}, headers=operator), 201)
-    ok(run.api.c.post(path, json=personal), 201)  # the client's admin key may
+    ok(run.api.c.post(path, json=WHY | {"key": "tone", "value": "kind"}, headers=operator), 201)
+    written = ok(run.api.c.post(path, json=personal, headers=operator), 201)
+    assert written["written_by"].startswith("operator")  # the key's name, then its id
     assert sorted(m["scope"] for m in _memories(run)) == ["ACTOR", "GLOBAL"]

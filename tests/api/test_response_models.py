@@ -19,7 +19,8 @@ UOW = [
 MEMORY = [
     "instance_id", "role_id", "id", "scope", "actor_id", "key", "value", "version", "confidence",
     "is_toxic", "toxic_reason", "toxic_by", "toxic_at", "source_uow_id", "created_at",
-    "updated_at", "last_accessed_at",
+    "updated_at", "last_accessed_at", "reasoning", "written_by", "source_actor_id", "archived",
+    "archived_at", "archived_by", "archive_reason", "held", "held_at", "held_by", "hold_reason",
 ]  # fmt: skip
 TRANSITION = [
     "id", "uow_id", "instance_id", "actor_id", "role_id", "event", "from_interaction_id",
@@ -36,6 +37,12 @@ DECLARED = {
     ("post", "/roles/{role_id}/memories", "201"): "Memory",
     ("get", "/roles/{role_id}/memories", "200"): "MemoryPage",
     ("get", "/memories/{memory_id}", "200"): "Memory",
+    ("get", "/memories/{memory_id}/versions", "200"): "MemoryVersionPage",
+    ("delete", "/memories/{memory_id}", "200"): "Memory",
+    ("post", "/memories/{memory_id}/restore", "200"): "Memory",
+    ("post", "/memories/{memory_id}/hold", "200"): "Memory",
+    ("post", "/memories/{memory_id}/release", "200"): "Memory",
+    ("post", "/roles/{role_id}/actors/{actor_id}/playbook/reset", "200"): "PlaybookReset",
     ("get", "/memories/{memory_id}/influence", "200"): "InfluencePage",
     ("get", "/uows/{uow_id}/memory-injections", "200"): "InjectionPage",
     ("get", "/admin/zombies", "200"): "ZombiePage",
@@ -79,7 +86,12 @@ def test_the_models_list_their_fields_and_no_others(spec: dict[str, Any]) -> Non
 def test_the_bodies_have_exactly_the_declared_fields_in_order(run: Run) -> None:
     lease = run.take("Triage")
     role = run.roles["Triage"]
-    written = ok(run.api.c.post(f"/roles/{role}/memories", json={"key": "k", "value": 1, "reasoning": "test"}), 201)
+    written = ok(
+        run.api.c.post(
+            f"/roles/{role}/memories", json={"key": "k", "value": 1, "reasoning": "test"}
+        ),
+        201,
+    )
     uow = run.api.uow(run.uow_id)
     history = ok(run.api.c.get(f"/uows/{run.uow_id}/history"))
     actor = ok(run.api.c.get(f"/actors/{run.actor}"))

@@ -2,9 +2,9 @@
 hold, playbook reset) and the audit of influence.
 
 Who may do what: an ``actor`` key reads the global blueprint of the roles its actor is
-assigned to, and reads and writes (and archives) its own playbook there; operator keys write
-the global blueprint, archive, restore, hold, release and reset playbooks; admin keys may
-also write any actor's playbook. Every change goes into the admin audit.
+assigned to, and reads and writes (and archives) its own playbook there; operator (and
+admin) keys write the global blueprint and any playbook, archive, restore, hold, release and
+reset playbooks. Every change goes into the admin audit.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi import APIRouter
 
 from ..domain.enums import MemoryScope
 from ..domain.errors import Forbidden, NotAssigned
-from ..domain.security import Principal, Right, Scope
+from ..domain.security import Principal, Right
 from ..engine.core import Engine
 from ..store.memory import INFLUENCE, INJECTIONS, ROLE_MEMORIES, VERSIONS
 from ..store.records import MemoryEntry
@@ -68,9 +68,9 @@ def write_memory(
     role_id: uuid.UUID, body: MemoryRequest, engine: EngineDep, principal: PrincipalDep
 ) -> Memory:
     """Write a memory, or a new version of the one with that key (same role, scope and
-    actor): the role's global blueprint (operator or admin keys), an actor's personal
-    playbook (admin keys), or, with an actor key, its own playbook for a role it is
-    assigned to. ``reasoning`` is required and kept with the version."""
+    actor): the role's global blueprint or an actor's personal playbook (operator or admin
+    keys), or, with an actor key, its own playbook for a role it is assigned to.
+    ``reasoning`` is required and kept with the version."""
     scope, actor_id = body.scope, body.actor_id
     if principal.is_bound:
         scope = scope or MemoryScope.ACTOR
@@ -85,13 +85,6 @@ def write_memory(
         actor_id = principal.actor_id
         _assigned(engine, principal, role_id)
     scope = scope or MemoryScope.GLOBAL
-    if scope is MemoryScope.ACTOR and principal.scope is Scope.OPERATOR:
-        raise Forbidden(
-            "writing an actor's personal playbook needs an admin key (or the actor's own "
-            "key); operator keys write the global blueprint (scope GLOBAL)",
-            needed="admin",
-            scope=principal.scope.value,
-        )
     entry = engine.memory.write(
         role_id,
         key=body.key,
