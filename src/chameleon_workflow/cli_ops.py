@@ -131,7 +131,9 @@ def stale_tokens_sweep(
 def memory_decay(
     retention_days: Count = None,
     dry_run: DryRun = False,
-    archive: Annotated[bool, typer.Option("--archive", help="Move to memory_archive.")] = False,
+    archive: Annotated[
+        bool, typer.Option("--archive", help="Archive (kept, restorable) instead of deleting.")
+    ] = False,
     instance: Annotated[uuid.UUID | None, typer.Option(help="Only this instance.")] = None,
     batch_size: BatchSize = None,
     busy_wait: BusyWait = 120.0,

@@ -154,6 +154,8 @@ def upsert(
 ) -> MemoryEntry:
     """Create the memory, or write a new version of the existing one with that key (an
     archived one comes back: what is written again is meant to be used)."""
+    # Two first writes of one key must not both insert: writers of a key take turns.
+    dialects.of(conn).serialize(conn, f"memory:{role_id}:{scope.value}:{actor_id}:{key}")
     owner = M.c.actor_id == actor_id if actor_id is not None else M.c.actor_id.is_(None)
     stmt = select(M.c.id, M.c.version, M.c.confidence, M.c.archived_at).where(
         M.c.role_id == role_id, M.c.scope == scope.value, owner, M.c.key == key

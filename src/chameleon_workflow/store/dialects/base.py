@@ -44,6 +44,11 @@ class SqlDialect(ABC):
     def lock_skipping(self, stmt: Select[Any]) -> Select[Any]:
         """``stmt`` locking the rows it reads, skipping rows another transaction holds."""
 
+    @abstractmethod
+    def serialize(self, conn: Connection, name: str) -> None:
+        """Hold a lock on ``name`` until the transaction ends: writers of the same name take
+        turns (e.g. two first writes of one memory key, where no row exists to lock yet)."""
+
     # --- leased work -------------------------------------------------------------------
 
     @abstractmethod

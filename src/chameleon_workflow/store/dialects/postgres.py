@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -55,6 +56,9 @@ from . import portable
 from . import postgres_sql as statements
 from .base import SqlDialect
 
+# A transaction-scoped advisory lock on a name (64-bit hash; a collision only serializes).
+_ADVISORY = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+
 
 class PostgresDialect(SqlDialect):
     name = "postgresql"
@@ -67,6 +71,9 @@ class PostgresDialect(SqlDialect):
         return stmt.with_for_update(skip_locked=True)
 
     # --- leased work -------------------------------------------------------------------
+
+    def serialize(self, conn: Connection, name: str) -> None:
+        conn.execute(_ADVISORY, {"name": name})
 
     def claim(self, conn: Connection, request: ClaimRequest) -> Claimed | None:
         row = conn.execute(

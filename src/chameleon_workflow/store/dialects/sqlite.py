@@ -51,6 +51,10 @@ class SqliteDialect(SqlDialect):
 
     # --- leased work -------------------------------------------------------------------
 
+    def serialize(self, conn: Connection, name: str) -> None:
+        """Nothing to do: a writing transaction holds the database's write lock (BEGIN
+        IMMEDIATE), so writers already take turns."""
+
     def claim(self, conn: Connection, request: ClaimRequest) -> Claimed | None:
         if not actors.is_assigned(conn, request.actor_id, request.role_id):
             return None
