@@ -171,6 +171,9 @@ def test_an_actor_key_archives_its_own_entries_and_nothing_else(cast: Cast) -> N
     done = ok(delete(solo, cast.solos["id"], "no longer true"))
     assert (done["archived"], done["archive_reason"]) == (True, "no longer true")
     assert done["archived_by"].endswith(f"(key {key_id(cast.solo_key)})")
+    ok(delete(run.api.c, cast.workers["id"]))
+    archived = items(solo.get(f"/roles/{cast.triage}/memories?archived=true"))
+    assert [m["id"] for m in archived] == [cast.solos["id"]]  # never another actor's
     before = state(run)
     for action in ("restore", "hold", "release"):
         problem(act(solo, cast.solos["id"], action), 403, "operator")

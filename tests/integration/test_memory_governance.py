@@ -466,6 +466,7 @@ def test_experience_validation_when_epsilon_gives_up_on_a_base_uow(
     # learned elsewhere: an unrelated UOW
     flow.genesis(amount=5)
     unrelated = flow.take("Triage")
+    assert unrelated.context == {"from-base": 1}  # the base's lesson reached this checkout
     elsewhere = flow.submit(unrelated, amount=5, _learned_rule={"key": "other", "value": 4})
     # the base fails at its Cerberus and EPSILON gives up on it
     final = flow.take("Finish")
@@ -500,6 +501,10 @@ def test_experience_validation_when_epsilon_gives_up_on_a_base_uow(
             assert events(flow.engine, memory_id) == [
                 ("purge", reason, "engine (experience validation)")
             ]
+    # whatever happened to it, the audit of influence still names the lesson and its version
+    assert [(i.uow_id, i.version, i.key) for i in mem.influence(from_base)] == [
+        (unrelated.uow_id, 1, "from-base")
+    ]
     for kept in (held_child.learned_memory_id, elsewhere.learned_memory_id):
         assert kept is not None and not mem.get(kept).archived
 
