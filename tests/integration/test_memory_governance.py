@@ -608,15 +608,6 @@ def test_two_concurrent_first_writes_of_a_key_make_one_memory(
     """Write A creates the key and has not committed when write B of the same key starts:
     B must wait for A and then write version 2 of the same memory (never a second memory
     with that key)."""
-    if db_url.startswith("postgresql"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: store/memory.py upsert locks the existing row (SELECT ... FOR "
-                "UPDATE) but when there is none nothing serialises two first writes and no "
-                "unique index backs (role_id, scope, actor_id, key): on PostgreSQL both insert",
-            )
-        )
     engine = flow.engine
 
     def upsert(conn: sa.Connection, value: int) -> MemoryEntry:

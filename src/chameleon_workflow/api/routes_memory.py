@@ -49,13 +49,13 @@ def _assigned(engine: Engine, principal: Principal, role_id: uuid.UUID) -> None:
 
 
 def _visible(engine: Engine, principal: Principal, entry: MemoryEntry) -> None:
-    """An actor key sees its own playbook entries and the global blueprint of its roles."""
+    """An actor key sees its own playbook entries and the global blueprint, of the roles
+    its actor is assigned to."""
     if not principal.is_bound:
         return
-    if entry.scope == MemoryScope.GLOBAL.value:
-        _assigned(engine, principal, entry.role_id)
-    else:
+    if entry.scope != MemoryScope.GLOBAL.value:
         own_only(principal, entry.actor_id == principal.actor_id, "playbook entries")
+    _assigned(engine, principal, entry.role_id)
 
 
 @router.post(
@@ -183,6 +183,7 @@ def archive_memory(
         entry = engine.memory.get(memory_id)
         mine = entry.scope == MemoryScope.ACTOR.value and entry.actor_id == principal.actor_id
         own_only(principal, mine, "playbook entries")
+        _assigned(engine, principal, entry.role_id)
     entry = engine.memory.archive(memory_id, body.reason, by=author(principal, "api"))
     return Memory.of(entry)
 
