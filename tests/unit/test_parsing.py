@@ -300,8 +300,8 @@ def test_a_guardian_for_an_unknown_component_is_a_dangling_reference() -> None:
             ("components", 0, "guardian"),
             {"type": "STANDARD"},
             "R6 Known vocabulary: guardian 'Start_Out_guardian_1' has unknown type 'STANDARD' "
-            "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER)"
-            "; write one of those",
+            "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER,"
+            " PILOT_APPROVAL, CONDITIONAL_INJECTOR); write one of those",
         ),
     ],
 )
@@ -336,7 +336,8 @@ def test_the_zero_agent_example_fails_on_its_unknown_guardian_type() -> None:
     assert [v.rule for v in found] == ["R6", "R6"]
     assert str(found[0]) == (
         "R6 Known vocabulary: guardian 'Timeout_Sweep_guardian_1' has unknown type 'STANDARD' "
-        "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER); "
+        "(known: PASS_THRU, CRITERIA_GATE, TTL_CHECK, COMPOSITE, CERBERUS, DIRECTIONAL_FILTER, "
+        "PILOT_APPROVAL, CONDITIONAL_INJECTOR); "
         "write one of those"
     )
     assert found[1].element == "guardian 'Remedial_Inbound_guardian_1'"

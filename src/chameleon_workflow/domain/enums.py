@@ -30,6 +30,8 @@ class GuardianType(StrEnum):
     COMPOSITE = "COMPOSITE"
     CERBERUS = "CERBERUS"
     DIRECTIONAL_FILTER = "DIRECTIONAL_FILTER"
+    PILOT_APPROVAL = "PILOT_APPROVAL"  # parks matching work for a pilot's approval
+    CONDITIONAL_INJECTOR = "CONDITIONAL_INJECTOR"  # Dynamic Context Injection; never rejects
 
 
 class UowStatus(StrEnum):
@@ -38,6 +40,34 @@ class UowStatus(StrEnum):
     FAILED = "FAILED"
     COMPLETED = "COMPLETED"
     ABANDONED = "ABANDONED"
+    PAUSED = "PAUSED"  # the instance's kill switch; resume puts it back where it was
+    PENDING_PILOT_APPROVAL = "PENDING_PILOT_APPROVAL"  # parked with an intervention request
+
+
+class InstanceStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+
+
+class InterventionType(StrEnum):
+    APPROVAL = "approval"
+    CLARIFICATION = "clarification"
+
+
+class InterventionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class Priority(StrEnum):
+    """An intervention's urgency; the inbox lists critical first."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
 
 
 class ActorType(StrEnum):

@@ -122,6 +122,14 @@ class InvalidState(Conflict):
     """The UOW or another object is in a state that forbids the operation."""
 
 
+class InstancePaused(Conflict):
+    """The instance's kill switch is on: its work is paused until a pilot resumes it."""
+
+
+class UnknownIntervention(NotFound):
+    pass
+
+
 class MemoryHeld(Conflict):
     """The memory is under legal hold: nothing may archive or delete it until released."""
 

@@ -90,6 +90,10 @@ def gate(g: GuardianDef, env: Mapping[str, Any], now: datetime, depth: int) -> G
         result = GateResult(True, "enforced by the OMEGA checkout itself")
     elif g.type is GuardianType.DIRECTIONAL_FILTER:
         result = GateResult(True, "routes outbound work and does not gate")
+    elif g.type is GuardianType.PILOT_APPROVAL:
+        result = GateResult(True, "parks matching work for a pilot and does not gate")
+    elif g.type is GuardianType.CONDITIONAL_INJECTOR:
+        result = GateResult(True, "changes what the actor is told, never where work goes")
     else:  # pragma: no cover - the enum is closed
         raise AssertionError(g.type)
     return GateResult(result.passed, f"{g.type.value} {g.name!r}: {result.reason}")

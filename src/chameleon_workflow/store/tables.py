@@ -130,6 +130,11 @@ class Instance(Base):
     max_reclaims: Mapped[int | None]
     stale_token_limit_seconds: Mapped[int | None]
     created_at: Mapped[datetime]
+    # The kill switch: ACTIVE or PAUSED, with who paused it, when and why.
+    status: Mapped[str] = mapped_column(Enum, default="ACTIVE", server_default=text("'ACTIVE'"))
+    paused_at: Mapped[datetime | None]
+    paused_by: Mapped[str | None] = mapped_column(Name)
+    pause_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Role(_DefinitionRows, Base):
@@ -248,6 +253,8 @@ class Uow(Base):
     leased_at: Mapped[datetime | None]
     last_heartbeat: Mapped[datetime | None]
     reclaim_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # The status a PAUSED UOW had before the kill switch (what resume puts back).
+    paused_from: Mapped[str | None] = mapped_column(Enum)
     failure: Mapped[dict[str, Any] | None]
 
 
@@ -416,6 +423,76 @@ class MemoryEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str | None] = mapped_column(Text)
     by: Mapped[str | None] = mapped_column(Name)
+    at: Mapped[datetime]
+
+
+# --- the pilot ------------------------------------------------------------------------------
+
+
+class Intervention(Base):
+    """A request for a pilot: approve parked work, or answer an agent's question.
+
+    Raised by a PILOT_APPROVAL guardian, by an agent (for work it holds) or by the loop
+    guard; its UOW waits in PENDING_PILOT_APPROVAL until it is approved, rejected or expires.
+    """
+
+    __tablename__ = "interventions"
+    __table_args__ = (
+        # The inbox: pending first by priority (0 = critical), then oldest.
+        Index("ix_interventions_inbox", "status", "priority_rank", "created_at", "id"),
+        Index("ix_interventions_expiry", "status", "expires_at"),
+        Index("ix_interventions_uow_id", "uow_id"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
+    uow_id: Mapped[uuid.UUID]
+    type: Mapped[str] = mapped_column(Enum)
+    status: Mapped[str] = mapped_column(Enum)
+    priority: Mapped[str] = mapped_column(Enum)
+    priority_rank: Mapped[int]
+    title: Mapped[str] = mapped_column(Name)
+    description: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(40))  # guardian | agent | loop_guard
+    guardian_name: Mapped[str | None] = mapped_column(Name)
+    requested_by: Mapped[str] = mapped_column(Name)
+    actor_id: Mapped[uuid.UUID | None]
+    # Where the work goes when approved (the interaction it was moving to, or its own).
+    resume_interaction_id: Mapped[uuid.UUID | None]
+    on_expiry: Mapped[str | None] = mapped_column(Enum)  # cancel | approve
+    details: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(Name)
+    resolution: Mapped[str | None] = mapped_column(Text)  # the reason, or the answer
+
+
+class PilotWaiver(Base):
+    """A pilot's waiver: the named guard lets this UOW pass once."""
+
+    __tablename__ = "pilot_waivers"
+    __table_args__ = (Index("ix_pilot_waivers_uow_guardian", "uow_id", "guardian_name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uow_id: Mapped[uuid.UUID]
+    guardian_name: Mapped[str] = mapped_column(Name)
+    reason: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[str] = mapped_column(Name)
+    granted_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class PilotEvent(Base):
+    """What the live stream tells pilots (requests created, resolved, expired; instances
+    paused, resumed); the id is the stream's event id (``Last-Event-ID``)."""
+
+    __tablename__ = "pilot_events"
+    __table_args__ = (Index("ix_pilot_events_at", "at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    instance_id: Mapped[uuid.UUID | None]
+    uow_id: Mapped[uuid.UUID | None]
+    intervention_id: Mapped[uuid.UUID | None]
+    payload: Mapped[dict[str, Any]]
     at: Mapped[datetime]
 
 

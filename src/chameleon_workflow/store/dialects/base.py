@@ -49,6 +49,11 @@ class SqlDialect(ABC):
         """Hold a lock on ``name`` until the transaction ends: writers of the same name take
         turns (e.g. two first writes of one memory key, where no row exists to lock yet)."""
 
+    @abstractmethod
+    def notify(self, conn: Connection, channel: str, message: str) -> None:
+        """Wake listeners of ``channel`` in other processes when this transaction commits
+        (PostgreSQL ``NOTIFY``); a no-op where listeners poll instead (SQLite)."""
+
     # --- leased work -------------------------------------------------------------------
 
     @abstractmethod

@@ -58,6 +58,8 @@ from .base import SqlDialect
 
 # A transaction-scoped advisory lock on a name (64-bit hash; a collision only serializes).
 _ADVISORY = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+# Delivered to listeners when the transaction commits (never if it rolls back).
+_NOTIFY = text("SELECT pg_notify(:channel, :message)")
 
 
 class PostgresDialect(SqlDialect):
@@ -71,6 +73,9 @@ class PostgresDialect(SqlDialect):
         return stmt.with_for_update(skip_locked=True)
 
     # --- leased work -------------------------------------------------------------------
+
+    def notify(self, conn: Connection, channel: str, message: str) -> None:
+        conn.execute(_NOTIFY, {"channel": channel, "message": message})
 
     def serialize(self, conn: Connection, name: str) -> None:
         conn.execute(_ADVISORY, {"name": name})

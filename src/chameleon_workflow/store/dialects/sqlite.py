@@ -51,6 +51,9 @@ class SqliteDialect(SqlDialect):
 
     # --- leased work -------------------------------------------------------------------
 
+    def notify(self, conn: Connection, channel: str, message: str) -> None:
+        """Nothing to do: SQLite has no notifications; listeners poll."""
+
     def serialize(self, conn: Connection, name: str) -> None:
         """Nothing to do: a writing transaction holds the database's write lock (BEGIN
         IMMEDIATE), so writers already take turns."""
