@@ -36,7 +36,7 @@ from .views import Time, View
 from .views_pages import NEXT
 
 router = APIRouter(tags=["pilot"], responses=COMMON)
-ANSWER = responses(404, 409, 422)
+ANSWER = responses(400, 404, 409, 413, 422)
 
 # How often a long-poll (``?wait=``) reads the request again.
 POLL_SECONDS = 0.5
