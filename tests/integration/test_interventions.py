@@ -21,7 +21,9 @@ from chameleon_workflow.domain.errors import (
 from chameleon_workflow.engine.checkout import Checkout
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.engine.interventions import CLARIFICATIONS, Decision
+from chameleon_workflow.engine.maintenance import JOBS
 from chameleon_workflow.engine.parking import park
+from chameleon_workflow.engine.scheduler import jobs_for
 from chameleon_workflow.store.interventions import NewIntervention
 from tests.conftest import FakeClock
 from tests.flows import Flow, fixture_text
@@ -141,7 +143,7 @@ def test_an_agent_request_parks_the_work_and_ends_its_lease(flow: Flow) -> None:
     assert made.pending and made.source == "agent" and made.actor_id == flow.actor
     assert made.priority == "high" and made.description == "the amount looks odd"
     assert made.resume_interaction_id == flow.uow(c.uow_id).uow.current_interaction_id
-    assert str(flow.actor) in made.requested_by
+    assert made.requested_by == f"actor worker ({flow.actor})"
     assert flow.where(c.uow_id) == ("PENDING_PILOT_APPROVAL", "Inbox")
     assert flow.uow(c.uow_id).uow.lease_id is None
     with pytest.raises(LeaseLost, match="PENDING_PILOT_APPROVAL"):
@@ -245,6 +247,14 @@ def test_in_a_paused_instance_answered_work_waits_paused(flow: Flow) -> None:
     assert flow.where(c.uow_id)[0] == "PAUSED" and paused_from(flow, c.uow_id) == "PENDING"
     svc.answer_uow(second, Decision.REJECT, "no", by=PILOT)
     assert flow.where(second) == ("PAUSED", "Errors") and paused_from(flow, second) == "FAILED"
+
+
+def test_the_expiry_job_is_scheduled(flow: Flow) -> None:
+    settings = flow.engine.settings.model_copy(update={"intervention_expiry_interval_seconds": 7})
+    jobs = {j.name: j for j in jobs_for(flow.engine.maintenance, settings)}
+    assert jobs["intervention_expiry"].interval_seconds == 7
+    assert flow.engine.settings.intervention_expiry_interval_seconds == 30
+    assert "intervention_expiry" in JOBS
 
 
 # --- metrics ------------------------------------------------------------------------------------

@@ -34,8 +34,8 @@ from ..domain.enums import (
 from ..domain.errors import InvalidInput, InvalidState, UnknownIntervention, UnknownUow
 from ..domain.failures import FailureKind, FailureRecord
 from ..domain.memory import check_reason
+from ..store import actors, interventions, pilot_events, uows
 from ..store import intervention_inbox as inbox
-from ..store import interventions, pilot_events, uows
 from ..store.database import Database
 from ..store.interventions import NewIntervention
 from ..store.pagination import Key, Page
@@ -159,11 +159,13 @@ class InterventionService:
                 )  # fmt: skip
                 raise replay.lost_error(held.lost, uow_id, actor_id)  # pragma: no cover
             row = held.uow
+            actor = actors.get(conn, actor_id)
+            named = f"actor {actor.name} ({actor_id})" if actor else f"actor {actor_id}"
             new = NewIntervention(
                 type=type,
                 title=title,
                 source=AGENT,
-                requested_by=f"actor {actor_id}",
+                requested_by=named[:200],
                 priority=priority,
                 description=description,
                 actor_id=actor_id,
