@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     zombie_timeout_seconds: int = Field(default=300, gt=0)
     zombie_max_reclaims: int = Field(default=3, ge=0)
     stale_token_interval_seconds: float = Field(default=60.0, gt=0)
+    intervention_expiry_interval_seconds: float = Field(default=30.0, gt=0)
     memory_decay_hour_utc: int = Field(default=2, ge=0, le=23)
     memory_decay_minute_utc: int = Field(default=0, ge=0, le=59)
     memory_retention_days: int = Field(default=90, gt=0)

@@ -8,6 +8,7 @@ from ..store.database import Database
 from .audit import AuditTrail
 from .clock import Clock, utcnow
 from .instances import InstanceService
+from .interventions import InterventionService
 from .keys import KeyService
 from .maintenance import MaintenanceService
 from .memory import MemoryService
@@ -38,6 +39,7 @@ class Engine:
             self.db, self.topologies, clock, experience=settings.experience_validation
         )
         self.maintenance = MaintenanceService(self.db, settings, clock)
+        self.interventions = InterventionService(self.db, clock)
         self.toxic = ToxicFilter(self.db, clock)
         self.memory = MemoryService(self.db, self.topologies, clock)
         self.audit = AuditTrail(self.db, clock)
@@ -50,7 +52,7 @@ class Engine:
 
     def scheduler(self, *, tick_seconds: float | None = None) -> Scheduler:
         """The background services on their schedules (zombie reclaim, stale tokens, memory
-        decay), one replica per job; not started. The server's lifespan and
+        decay, intervention expiry), one replica per job; not started. The server's lifespan and
         ``chameleon scheduler run`` start and stop it."""
         return Scheduler(self.maintenance, self.settings, tick_seconds=tick_seconds)
 

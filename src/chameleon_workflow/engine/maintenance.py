@@ -1,4 +1,5 @@
-"""The background services: zombie reclaim, stale tokens and memory decay, each run recorded."""
+"""The background services: zombie reclaim, stale tokens, memory decay and intervention
+expiry, each run recorded."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from ..store.maintenance import decay, runs, stale, zombies
 from ..store.pagination import DEFAULT_LIMIT, MAX_LIMIT, Key, Page, check_limit, every
 from ..store.records import MaintenanceRunRecord, ZombieCandidate
 from .clock import Clock, utcnow
+from .interventions import expire_batch
 from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -33,7 +35,8 @@ logger = logging.getLogger(__name__)
 ZOMBIE_SWEEP = "zombie_sweep"
 STALE_TOKEN_SWEEP = "stale_token_sweep"
 MEMORY_DECAY = "memory_decay"
-JOBS = (ZOMBIE_SWEEP, STALE_TOKEN_SWEEP, MEMORY_DECAY)
+INTERVENTION_EXPIRY = "intervention_expiry"
+JOBS = (ZOMBIE_SWEEP, STALE_TOKEN_SWEEP, MEMORY_DECAY, INTERVENTION_EXPIRY)
 SAMPLE_SIZE = 100
 MAX_LIST = 1000
 MAX_TIMEOUT_SECONDS = 10 * 365 * 86_400  # ten years
@@ -248,6 +251,28 @@ class MaintenanceService:
 
         return self._record(MEMORY_DECAY, trigger, params, listing if dry_run else remove)
 
+    # --- intervention expiry ------------------------------------------------------------------
+
+    def intervention_expiry(
+        self,
+        *,
+        batch_size: int | None = None,
+        trigger: Trigger = Trigger.ADMIN,
+        cancel: threading.Event | None = None,
+    ) -> RunOutcome:
+        """Expire every pending intervention request past its ``expires_at``; each UOW
+        follows its request's ``on_expiry`` (approve, or cancel into Ate)."""
+        batch = self._batch_size(batch_size)
+        params = {"dry_run": False, "batch_size": batch}
+
+        def expire(counts: dict[str, Any]) -> list[Any]:
+            counts.update(expired=0, approved=0, cancelled=0, batches=0)
+            step = partial(_expire, limit=batch, counts=counts)
+            self._in_batches(counts, "expired", batch, step, cancel)
+            return []
+
+        return self._record(INTERVENTION_EXPIRY, trigger, params, expire)
+
     # --- history -------------------------------------------------------------------------------
 
     def run_page(
@@ -373,6 +398,10 @@ def _stale(conn: Connection, now: datetime, *, limits: frozenset[int], limit: in
     moved = stale.move_batch_to_chronos(conn, limits, now, limit)
     uows.refresh_finished_children(conn, moved.parent_ids)
     return moved.count
+
+
+def _expire(conn: Connection, now: datetime, *, limit: int, counts: dict[str, Any]) -> int:
+    return expire_batch(conn, now, limit=limit, counts=counts)
 
 
 def _decay(

@@ -2,7 +2,7 @@
 
 The engine composes it (``Engine.scheduler()``); the server's lifespan runs it, and so does
 ``chameleon scheduler run`` in a process without HTTP. It uses only the maintenance service's
-public interface: the three jobs, ``last_scheduled_run``, and its database, clock and replica.
+public interface: the jobs, ``last_scheduled_run``, and its database, clock and replica.
 
 Each job has a leader lease in the database. Every tick, each replica takes or renews the
 lease of every job; only the holder runs the job when it is due. A replica that stops
@@ -25,7 +25,13 @@ from ..domain.enums import Trigger
 from ..settings import Settings
 from ..store import faults, leader
 from .alerts import Alerts
-from .maintenance import MEMORY_DECAY, STALE_TOKEN_SWEEP, ZOMBIE_SWEEP, MaintenanceService
+from .maintenance import (
+    INTERVENTION_EXPIRY,
+    MEMORY_DECAY,
+    STALE_TOKEN_SWEEP,
+    ZOMBIE_SWEEP,
+    MaintenanceService,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +75,9 @@ def jobs_for(maintenance: MaintenanceService, settings: Settings) -> list[Job]:
             settings.memory_retention_days, trigger=Trigger.SCHEDULE, cancel=cancel
         )
 
+    def intervention_expiry(cancel: threading.Event) -> object:
+        return maintenance.intervention_expiry(trigger=Trigger.SCHEDULE, cancel=cancel)
+
     daily = (settings.memory_decay_hour_utc, settings.memory_decay_minute_utc)
     return [
         Job(ZOMBIE_SWEEP, zombies, interval_seconds=settings.zombie_interval_seconds),
@@ -76,6 +85,11 @@ def jobs_for(maintenance: MaintenanceService, settings: Settings) -> list[Job]:
             STALE_TOKEN_SWEEP, stale_tokens, interval_seconds=settings.stale_token_interval_seconds
         ),
         Job(MEMORY_DECAY, memory_decay, daily_at=daily),
+        Job(
+            INTERVENTION_EXPIRY,
+            intervention_expiry,
+            interval_seconds=settings.intervention_expiry_interval_seconds,
+        ),
     ]
 
 
