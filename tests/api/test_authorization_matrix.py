@@ -28,7 +28,7 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from chameleon_workflow.api.app import create_app
-from chameleon_workflow.domain.enums import ActorType, MemoryScope
+from chameleon_workflow.domain.enums import ActorType, InterventionType, MemoryScope
 from chameleon_workflow.domain.security import NEEDED, Right, Scope, format_key
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.engine.keys import UNAUTHENTICATED
@@ -40,6 +40,7 @@ from tests.flows import fixture_text
 ROUTING = fixture_text("routing_workflow.yml")
 SECURITY_MD = Path(__file__).parents[2] / "docs" / "security.md"
 GLOBAL = MemoryScope.GLOBAL
+CLARIFY = InterventionType.CLARIFICATION
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -134,6 +135,7 @@ class World:
     held_uow: uuid.UUID = field(init=False)  # a UOW the actor holds
     playbook: uuid.UUID = field(init=False)  # an entry of the actor's playbook
     global_memory: uuid.UUID = field(init=False)
+    request_id: uuid.UUID = field(init=False)  # an intervention request the actor raised
     keys: dict[str, str] = field(default_factory=dict)  # caller name → key text
 
     def __post_init__(self) -> None:
@@ -143,6 +145,10 @@ class World:
             self.triage, key="habit", value=1, scope=MemoryScope.ACTOR, actor_id=self.actor
         ).id
         self.global_memory = memory.write(self.triage, key="tip", value=2, scope=GLOBAL).id
+        uow, lease = self.lease()
+        self.request_id = self.engine.interventions.request(
+            uow, self.actor, type=InterventionType.APPROVAL, title="seeded", lease_id=lease
+        ).id
 
     @property
     def triage(self) -> uuid.UUID:
@@ -307,7 +313,40 @@ CASES: dict[str, Callable[[World], Call]] = {
         "POST", f"/admin/keys/{w.engine.keys.create('viewer', created_by='m')[0].id}/revoke"
     ),
     "GET /docs-assets/*": lambda w: Call("GET", "/docs-assets/swagger-ui.css"),
+    "POST /workflow/uow/{uow_id}/intervention": lambda w: _intervention(w),
+    "POST /pilot/resume/{uow_id}": lambda w: Call(
+        "POST", f"/pilot/resume/{_parked(w).uow_id}", {"reason": "r"}
+    ),
+    "POST /pilot/cancel/{uow_id}": lambda w: Call(
+        "POST", f"/pilot/cancel/{_parked(w).uow_id}", {"reason": "r"}
+    ),
+    "POST /pilot/clarification/{uow_id}": lambda w: Call(
+        "POST", f"/pilot/clarification/{_parked(w, CLARIFY).uow_id}", {"text": "t"}
+    ),
+    "GET /api/interventions/pending": lambda w: Call("GET", "/api/interventions/pending"),
+    "GET /api/interventions/metrics": lambda w: Call("GET", "/api/interventions/metrics"),
+    "GET /api/interventions/{request_id:uuid}": lambda w: Call(
+        "GET", f"/api/interventions/{w.request_id}"
+    ),
+    "POST /api/interventions/{request_id:uuid}/approve": lambda w: Call(
+        "POST", f"/api/interventions/{_parked(w).id}/approve", {"reason": "r"}
+    ),
+    "POST /api/interventions/{request_id:uuid}/reject": lambda w: Call(
+        "POST", f"/api/interventions/{_parked(w).id}/reject", {"reason": "r"}
+    ),
 }
+
+
+def _intervention(w: World) -> Call:
+    uow, lease = w.lease()
+    body = {"actor_id": str(w.actor), "lease_id": str(lease), "type": "approval", "title": "t"}
+    return Call("POST", f"/workflow/uow/{uow}/intervention", body)
+
+
+def _parked(w: World, kind: InterventionType = InterventionType.APPROVAL) -> Any:
+    """A request the actor just raised for a UOW it held (the UOW is parked)."""
+    uow, lease = w.lease()
+    return w.engine.interventions.request(uow, w.actor, type=kind, title="t", lease_id=lease)
 
 
 def _entry(w: World, *, archived: bool = False, held: bool = False) -> uuid.UUID:
