@@ -40,6 +40,9 @@ class Base(DeclarativeBase):
 
 Name = String(200)
 Enum = String(20)
+# A UOW's status: PENDING_PILOT_APPROVAL is longer than an Enum. SQLite ignores the length,
+# so its columns keep the declared VARCHAR(20) (no table rebuild); see migration 0010.
+UowStatusText = String(40).with_variant(String(20), "sqlite")
 
 
 def _fk(target: str, **kw: Any) -> Any:
@@ -237,7 +240,7 @@ class Uow(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     instance_id: Mapped[uuid.UUID] = mapped_column(_fk("instances.id"))
     parent_id: Mapped[uuid.UUID | None] = mapped_column(_fk("uows.id"))
-    status: Mapped[str] = mapped_column(Enum)
+    status: Mapped[str] = mapped_column(UowStatusText)
     # No foreign keys on the columns every move rewrites: the engine only ever writes ids of
     # the instance's own (immutable) clone, and a per-row referential check would be paid on
     # every checkout, submit and reclaim.
@@ -286,8 +289,8 @@ class InteractionLog(Base):
     event: Mapped[str] = mapped_column(String(40))
     from_interaction_id: Mapped[uuid.UUID | None]
     to_interaction_id: Mapped[uuid.UUID | None]
-    from_status: Mapped[str | None] = mapped_column(Enum)
-    to_status: Mapped[str | None] = mapped_column(Enum)
+    from_status: Mapped[str | None] = mapped_column(UowStatusText)
+    to_status: Mapped[str | None] = mapped_column(UowStatusText)
     at: Mapped[datetime]
     details: Mapped[dict[str, Any] | None]
 
