@@ -110,6 +110,15 @@ def test_matching_work_is_parked_where_it_was_with_a_request(
     assert flow.checkout("Draft") is None and flow.checkout("Review") is None
 
 
+def test_a_condition_that_cannot_be_evaluated_parks_to_be_safe(engine: Engine) -> None:
+    flow = Flow(engine, GATE, {"amount": 10})
+    out = flow.submit(flow.take("Draft"), amount="lots")  # a string cannot be ordered with 1000
+    assert out.status.value == "PENDING_PILOT_APPROVAL"
+    [request] = _requests(flow)
+    assert "could not be evaluated" in request.details["why"]
+    assert "parked to be safe" in request.details["why"]
+
+
 def test_only_matching_work_is_parked(engine: Engine) -> None:
     flow = Flow(engine, GATE, {"amount": 2000})
     small = flow.genesis(amount=5)

@@ -13,14 +13,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
 
 from ..domain.definition import ComponentDef
 from ..domain.enums import InterventionType, Priority
+from ..domain.errors import ConditionError
 from ..domain.gates import condition_env, condition_holds
 from ..domain.guardian_config import MAX_TITLE, read_approval
+from ..domain.policy import Condition, parse_condition
 from ..store import pilot_gates
 from ..store.interventions import NewIntervention
 from ..store.work import UowState
@@ -101,7 +104,7 @@ def _approval(
             continue
         why = "no condition: every UOW on this route"
         if approval.condition is not None:
-            held, why = condition_holds(g.name, approval.condition, env)
+            held, why = _holds(g.name, approval.condition, env)
             if not held:
                 continue
         title = approval.title or f"Approval needed: {g.name} (into {route.interaction})"
@@ -125,6 +128,23 @@ def _approval(
             },
         )
     return None
+
+
+@lru_cache(maxsize=256)
+def _parsed(condition: str) -> Condition:
+    return parse_condition(condition)
+
+
+def _holds(guardian: str, condition: str, env: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether an approval gate's condition holds. Unlike a routing condition, one that
+    cannot be evaluated (e.g. ``amount > 1000`` without an amount) parks the work: a gate
+    that cannot tell whether work is risky asks the pilot rather than let it through."""
+    try:
+        held = _parsed(condition).evaluate(env)
+    except ConditionError:
+        _, why = condition_holds(guardian, condition, env)  # logs it, says why
+        return True, f"{why}; parked to be safe"
+    return held, f"condition {condition!r} {'holds' if held else 'does not hold'}"
 
 
 def _nth(n: int) -> str:
