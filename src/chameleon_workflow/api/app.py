@@ -26,6 +26,7 @@ from .routes_interventions import router as interventions_router
 from .routes_keys import router as keys_router
 from .routes_memory import router as memory_router
 from .routes_templates import router as templates_router
+from .routes_waiver import router as waiver_router
 from .routes_workflow import router as workflow_router
 
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(audit_router)
     app.include_router(keys_router)
     app.include_router(interventions_router)
+    app.include_router(waiver_router)
 
     @app.get("/health", tags=["operations"])
     async def health(engine: EngineDep) -> dict[str, Any]:

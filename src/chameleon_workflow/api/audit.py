@@ -49,6 +49,7 @@ ACTIONS: dict[str, str] = {
     "hold_memory": "memory.hold",
     "release_memory": "memory.release",
     "reset_playbook": "memory.playbook_reset",
+    "waive_guardian": "pilot.waive",
     "pilot_resume": "pilot.resume",
     "pilot_cancel": "pilot.cancel",
     "pilot_clarification": "pilot.clarification",

@@ -39,6 +39,8 @@ class RoleDef:
     zombie_timeout_seconds: int | None = None
     zombie_policy: ZombiePolicy | None = None
     max_reclaims: int | None = None
+    # The loop guard: how often a UOW may enter this role (None: the workflow's setting).
+    max_visits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class WorkflowDefinition:
     zombie_policy: ZombiePolicy | None = None
     max_reclaims: int | None = None
     stale_token_limit_seconds: int | None = None
+    # The loop guard for every role that does not set its own (None: no guard).
+    max_visits: int | None = None
 
     def role(self, name: str) -> RoleDef | None:
         return next((r for r in self.roles if r.name == name), None)
@@ -123,3 +127,59 @@ class WorkflowDefinition:
         outbound = self.components_of(role, Direction.OUTBOUND)
         normal = [c for c in outbound if c.interaction not in self.failure_paths]
         return normal if normal else outbound
+
+    # --- the pilot's checks on a submit's route (see engine.pilot_checks) ---------------------
+
+    def max_visits_of(self, role: str) -> int | None:
+        """The loop guard's limit for ``role``: its own ``max_visits``, else the workflow's."""
+        r = self.role(role)
+        own = r.max_visits if r is not None else None
+        return own if own is not None else self.max_visits
+
+    def entering(self, interaction: str) -> list[str]:
+        """The roles work put into ``interaction`` enters (those with an INBOUND into it)."""
+        return list(dict.fromkeys(c.role for c in self._inbound_into.get(interaction, ())))
+
+    @cached_property
+    def _inbound_into(self) -> dict[str, list[ComponentDef]]:
+        index: dict[str, list[ComponentDef]] = {}
+        for c in self.components:
+            if c.direction is Direction.INBOUND:
+                index.setdefault(c.interaction, []).append(c)
+        return index
+
+    def approval_gates(self, route: ComponentDef) -> list[GuardianDef]:
+        """The PILOT_APPROVAL guardians work routed through ``route`` meets: on the route
+        itself (an OUTBOUND component), then on the INBOUND components into its interaction."""
+        into = self._inbound_into.get(route.interaction, [])
+        return [
+            g for c in (route, *into) for g in c.guardians if g.type is GuardianType.PILOT_APPROVAL
+        ]
+
+    @cached_property
+    def pilot_checked_roles(self) -> frozenset[str]:
+        """Roles whose submits a pilot check may stop (an approval gate or a loop guard on a
+        route they may take): their submits take the locked path, never the one-statement one.
+
+        Decided once per definition from its shape; empty for workflows using neither.
+        """
+        gated = {
+            c.interaction
+            for c in self.components
+            if any(g.type is GuardianType.PILOT_APPROVAL for g in c.guardians)
+            and c.direction is Direction.INBOUND
+        }
+        guarded = {
+            c.interaction
+            for c in self.components
+            if c.direction is Direction.INBOUND and self.max_visits_of(c.role) is not None
+        }
+        return frozenset(
+            c.role
+            for c in self.components
+            if c.direction is Direction.OUTBOUND
+            and (
+                c.interaction in gated | guarded
+                or any(g.type is GuardianType.PILOT_APPROVAL for g in c.guardians)
+            )
+        )

@@ -63,6 +63,7 @@ def _workflow(d: WorkflowDefinition) -> dict[str, Any]:
             "zombie_policy": d.zombie_policy.value if d.zombie_policy else None,
             "max_reclaims": d.max_reclaims,
             "stale_token_limit_seconds": d.stale_token_limit_seconds,
+            "max_visits": d.max_visits,
         }
     )
     head["roles"] = [_role(r) for r in d.roles]
@@ -82,6 +83,7 @@ def _role(r: RoleDef) -> dict[str, Any]:
             "zombie_timeout_seconds": r.zombie_timeout_seconds,
             "zombie_policy": r.zombie_policy.value if r.zombie_policy else None,
             "max_reclaims": r.max_reclaims,
+            "max_visits": r.max_visits,
         }
     )
 

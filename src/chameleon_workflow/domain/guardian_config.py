@@ -256,3 +256,81 @@ def _branch(index: int, item: object) -> tuple[Branch | None, list[str]]:
     if problems:
         return None, problems
     return Branch(condition, target, bool(default)), []
+
+
+# --- PILOT_APPROVAL -------------------------------------------------------------------------
+
+APPROVAL_KEYS = (
+    "condition",
+    "priority",
+    "expires_in_seconds",
+    "on_expiry",
+    "title",
+    "description",
+    "default",
+)
+PRIORITIES = ("critical", "high", "normal", "low")
+ON_EXPIRY = ("cancel", "approve")
+# Ten years: the longest a gate may let a request wait before it expires.
+MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
+MAX_TITLE = 200
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A PILOT_APPROVAL gate: which work it parks (no condition: all) and the request's
+    settings; ``on_expiry`` matters only with ``expires_in_seconds``."""
+
+    condition: str | None = None
+    priority: str = "normal"
+    expires_in_seconds: int | None = None
+    on_expiry: str = "cancel"
+    title: str | None = None
+    description: str | None = None
+
+
+def read_approval(config: Mapping[str, Any]) -> tuple[Approval | None, list[str]]:
+    """PILOT_APPROVAL settings, every problem named (the condition's syntax is R11's)."""
+    problems: list[str] = []
+    unknown = [str(k) for k in config if k not in APPROVAL_KEYS]
+    if unknown:
+        known = ", ".join(APPROVAL_KEYS)
+        problems.append(f"has unknown key(s) {', '.join(unknown)} (known: {known})")
+    condition = config.get("condition")
+    if condition is not None and blank(condition):
+        problems.append("'condition' must be a non-blank string (or left out: park all work)")
+    priority = config.get("priority", "normal")
+    if not isinstance(priority, str) or priority.strip().lower() not in PRIORITIES:
+        problems.append(f"has unknown priority {priority!r} (known: {', '.join(PRIORITIES)})")
+    expires = config.get("expires_in_seconds")
+    if expires is not None and (
+        not isinstance(expires, int)
+        or isinstance(expires, bool)
+        or not 0 < expires <= MAX_EXPIRY_SECONDS
+    ):
+        problems.append(
+            f"needs 'expires_in_seconds' as a positive integer of seconds (at most "
+            f"{MAX_EXPIRY_SECONDS}), not {expires!r}"
+        )
+    on_expiry = config.get("on_expiry", "cancel")
+    if not isinstance(on_expiry, str) or on_expiry.strip().lower() not in ON_EXPIRY:
+        problems.append(f"has unknown on_expiry {on_expiry!r} (known: {', '.join(ON_EXPIRY)})")
+    for key in ("title", "description"):
+        if key in config and blank(config[key]):
+            problems.append(f"'{key}' must be a non-blank string")
+    title = config.get("title")
+    if isinstance(title, str) and len(title) > MAX_TITLE:
+        problems.append(f"'title' must be at most {MAX_TITLE} characters (a request's title)")
+    if problems:
+        return None, problems
+    return (
+        Approval(
+            condition=condition,
+            priority=str(priority).strip().lower(),
+            expires_in_seconds=expires,
+            on_expiry=str(on_expiry).strip().lower(),
+            title=config.get("title"),
+            description=config.get("description"),
+        ),
+        [],
+    )

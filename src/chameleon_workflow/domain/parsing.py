@@ -44,8 +44,11 @@ REQUIRED_SECTIONS = ("roles", "interactions", "components")
 # The keys each element may carry, in the order messages list them.
 _COMMON = ("description", "ai_context")
 _ZOMBIE = ("zombie_timeout_seconds", "zombie_policy", "max_reclaims")
-WORKFLOW_KEYS = ("name", "version", *_COMMON, "schema_json", *_ZOMBIE, "stale_token_limit_seconds")
-ROLE_KEYS = ("name", "role_type", "type", "strategy", *_COMMON, *_ZOMBIE)
+_LOOP = ("max_visits",)  # the loop guard (docs/pilot-gates.md)
+WORKFLOW_KEYS = (
+    "name", "version", *_COMMON, "schema_json", *_ZOMBIE, "stale_token_limit_seconds", *_LOOP
+)  # fmt: skip
+ROLE_KEYS = ("name", "role_type", "type", "strategy", *_COMMON, *_ZOMBIE, *_LOOP)
 INTERACTION_KEYS = ("name", *_COMMON, "stale_token_limit_seconds")
 _LINKS = ("role", "role_name", "interaction", "interaction_name", "direction")
 COMPONENT_KEYS = ("name", *_LINKS, *_COMMON, "guardian", "guardians")
@@ -146,6 +149,7 @@ def _workflow_settings(head: Mapping[Any, Any], p: Problems) -> dict[str, Any]:
         "zombie_policy": _zombie_policy(head, "workflow", p),
         "max_reclaims": positive_int(head, "max_reclaims", "workflow", p),
         "stale_token_limit_seconds": positive_int(head, "stale_token_limit_seconds", "workflow", p),
+        "max_visits": positive_int(head, "max_visits", "workflow", p),
     }
 
 
@@ -195,7 +199,14 @@ def _role(label: str, data: Mapping[Any, Any], p: Problems) -> RoleDef | None:
         zombie_timeout_seconds=positive_int(data, "zombie_timeout_seconds", where, p),
         zombie_policy=_zombie_policy(data, where, p),
         max_reclaims=positive_int(data, "max_reclaims", where, p),
+        max_visits=positive_int(data, "max_visits", where, p),
     )
+    if role.max_visits is not None and role_type is RoleType.ALPHA:
+        p.structure(
+            where,
+            f"{where}: max_visits limits how often work enters a role, and work never enters "
+            f"an ALPHA role: remove it",
+        )
     return role if name and role_type else None
 
 

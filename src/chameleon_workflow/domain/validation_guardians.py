@@ -10,6 +10,7 @@ from .enums import Direction, GuardianType
 from .errors import ConditionError, Violation
 from .gates import MAX_COMPOSITE_DEPTH
 from .guardian_config import (
+    read_approval,
     read_composite,
     read_criteria,
     read_default,
@@ -71,6 +72,8 @@ def _conditions(g: GuardianDef, depth: int) -> Iterator[tuple[str, str]]:
         for key in ("condition", "criteria"):
             if isinstance(config.get(key), str):
                 yield key, config[key]
+    if g.type is GuardianType.PILOT_APPROVAL and isinstance(config.get("condition"), str):
+        yield "condition", config["condition"]
     policy = config.get("interaction_policy")
     branches = policy.get("branches") if isinstance(policy, Mapping) else None
     for index, branch in enumerate(branches if isinstance(branches, list) else []):
@@ -174,6 +177,8 @@ def _type_problems(g: GuardianDef, role: str, targets: set[str], depth: int) -> 
         ]
     if g.type is GuardianType.COMPOSITE:
         return _composite_problems(g, role, targets, depth)
+    if g.type is GuardianType.PILOT_APPROVAL:
+        return read_approval(g.config)[1]
     return []
 
 

@@ -18,6 +18,7 @@ from ..store import actors, memory, uows
 from ..store.work import Claimed, ClaimRequest, UowState
 from .records import log_row, metadata
 from .topology import Topology
+from .waiver import use_waiver
 
 logger = logging.getLogger(__name__)
 
@@ -107,21 +108,20 @@ def find_work(
             return row
         latest = {k: v for k, (_, v) in uows.latest_attributes(conn, row.id).items()}
         meta = metadata(row)
-        failed = next(
-            (
-                FailureRecord.gate_rejection(
-                    r.reason,
-                    guardian=g.name,
-                    at=now,
-                    role=topo.role(role_id).name,
-                    actor_id=actor_id,
-                    interaction_id=row.current_interaction_id,
-                )
-                for g in gates
-                if not (r := evaluate_gate(g, latest, meta, now)).passed
-            ),
-            None,
-        )
+        failed = None
+        for g in gates:
+            r = evaluate_gate(g, latest, meta, now)
+            if r.passed or use_waiver(conn, row, g.name, r.reason, role_id, now):
+                continue
+            failed = FailureRecord.gate_rejection(
+                r.reason,
+                guardian=g.name,
+                at=now,
+                role=topo.role(role_id).name,
+                actor_id=actor_id,
+                interaction_id=row.current_interaction_id,
+            )
+            break
         if failed is None:
             return row
         rejected.append(row.id)

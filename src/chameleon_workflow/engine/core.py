@@ -17,6 +17,7 @@ from .scheduler import Scheduler
 from .templates import TemplateService, yaml_budget
 from .topology import TopologyCache
 from .toxic import ToxicFilter
+from .waiver import WaiverService
 
 
 class Engine:
@@ -43,6 +44,7 @@ class Engine:
         self.toxic = ToxicFilter(self.db, clock)
         self.memory = MemoryService(self.db, self.topologies, clock)
         self.audit = AuditTrail(self.db, clock)
+        self.waivers = WaiverService(self.db, self.topologies, clock)
         self.keys = KeyService(
             self.db,
             clock,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ..domain.definition import ComponentDef
 from ..domain.enums import MemoryScope, RoleType, Strategy, UowStatus
 from ..domain.errors import InvalidInput, InvalidState
 from ..domain.failures import FailureRecord
@@ -17,6 +18,8 @@ from ..domain.guardians import RouteDecision, choose_route
 from ..domain.memory import check_key, check_reason, check_value
 from ..store import memory, uows
 from ..store.work import LogEntry, RoutedSubmit, UowState
+from .parking import park
+from .pilot_checks import check_route
 from .records import attribute_rows, check_attributes, log_row, metadata, new_uow
 from .replay import SUBMIT, recorded
 from .topology import Topology
@@ -33,12 +36,15 @@ class SubmitOutcome:
     versions_written: int
     children: list[uuid.UUID] = field(default_factory=list)
     learned_memory_id: uuid.UUID | None = None
+    # The request a pilot check parked the UOW with (status PENDING_PILOT_APPROVAL).
+    intervention_id: uuid.UUID | None = None
     replayed: bool = False
 
     @classmethod
     def replay(cls, data: Mapping[str, Any]) -> SubmitOutcome:
         """The outcome recorded as :func:`.records.outcome_json`, marked as replayed."""
         learned = data["learned_memory_id"]
+        parked = data.get("intervention_id")
         return cls(
             uow_id=uuid.UUID(data["uow_id"]),
             status=UowStatus(data["status"]),
@@ -47,6 +53,7 @@ class SubmitOutcome:
             versions_written=data["versions_written"],
             children=[uuid.UUID(c) for c in data["children"]],
             learned_memory_id=uuid.UUID(learned) if learned else None,
+            intervention_id=uuid.UUID(parked) if parked else None,
             replayed=True,
         )
 
@@ -90,12 +97,13 @@ def apply_submit(
     versions, merged = _new_versions(ctx, changes, latest)
     uows.insert_attributes(conn, versions)
 
+    parked = None
     if role_type is RoleType.OMEGA:
         outcome = _finalize(ctx)
     elif child_attrs:
         outcome = _decompose(ctx, merged, child_attrs)
     else:
-        outcome = _route(ctx, merged)
+        outcome, parked = _route(ctx, merged)
     if row.parent_id is not None:
         uows.refresh_finished_children(conn, [row.parent_id])
     return SubmitOutcome(
@@ -106,6 +114,7 @@ def apply_submit(
         versions_written=len(versions),
         children=outcome[3],
         learned_memory_id=learned_id,
+        intervention_id=parked,
     )
 
 
@@ -204,6 +213,7 @@ class _Routing:
     failure: dict[str, Any] | None
     reason: str
     logs: list[LogEntry]
+    route: ComponentDef | None = None
 
 
 def _routing(ctx: _Ctx, merged: dict[str, Any]) -> _Routing:
@@ -226,11 +236,24 @@ def _routing(ctx: _Ctx, merged: dict[str, Any]) -> _Routing:
             details=details,
         ),
     ]
-    return _Routing(status, target, failure, decision.reason, logs)
+    return _Routing(status, target, failure, decision.reason, logs, decision.component)
 
 
-def _route(ctx: _Ctx, merged: dict[str, Any]) -> _Result:
+def _route(ctx: _Ctx, merged: dict[str, Any]) -> tuple[_Result, uuid.UUID | None]:
+    """Move the UOW where its route goes, unless a pilot check parks it; and the request's
+    id when one did."""
     r = _routing(ctx, merged)
+    role_name = ctx.topo.role(ctx.role_id).name
+    if r.route is not None and role_name in ctx.topo.defn.pilot_checked_roles:
+        stop = check_route(ctx.db, ctx.topo, ctx.row, r.route, merged, ctx.now)
+        if stop is not None:
+            uows.log(ctx.db, [_submit_log(ctx)])
+            request_id = park(
+                ctx.db, ctx.row, stop, now=ctx.now, actor_id=ctx.actor_id, role_id=ctx.role_id
+            )
+            reason = f"parked for a pilot ({stop.source}): {stop.title}"
+            here = ctx.row.current_interaction_id
+            return (UowStatus.PENDING_PILOT_APPROVAL, here, reason, []), request_id
     uows.move(
         ctx.db,
         ctx.row.id,
@@ -240,7 +263,7 @@ def _route(ctx: _Ctx, merged: dict[str, Any]) -> _Result:
         failure=r.failure,
         logs=r.logs,
     )
-    return r.status, r.target, r.reason, []
+    return (r.status, r.target, r.reason, []), None
 
 
 def plain_submit(
@@ -250,7 +273,8 @@ def plain_submit(
     uow: UowState | None = None,
 ) -> bool:
     """Whether a submit only versions attributes and routes (one fenced write): no
-    children, nothing learned, and (once the UOW is known) neither a child nor at OMEGA.
+    children, nothing learned, and (once the UOW is known) neither a child nor at OMEGA, nor
+    in a role whose routes a pilot check may stop (an approval gate or a loop guard).
 
     The one place this is decided: the runtime asks it before reading the UOW (request
     only) and again after (with the UOW).
@@ -263,6 +287,7 @@ def plain_submit(
         uow.parent_id is None
         and uow.current_role_id is not None
         and topo.role_type(uow.current_role_id) is not RoleType.OMEGA
+        and topo.role(uow.current_role_id).name not in topo.defn.pilot_checked_roles
     )
 
 
