@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,3 +238,29 @@ def test_postgres_an_injector_keeps_the_one_statement_claim(pg_engine: Engine) -
     assert c.dci is not None
     assert len(sent) == 2, sent  # the claim and the dci_applied log row
     assert "interaction_log" in sent[1]
+
+
+# --- the documented example does what docs/workflows.md says ---------------------------------
+
+
+def _docs_example() -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "workflows.md").read_text("utf-8")
+    section = text.split("### Dynamic Context Injection (CONDITIONAL_INJECTOR)", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_example_injects_as_documented(failover_engine: Engine) -> None:
+    flow = Flow(failover_engine, _docs_example(), {"urgency": "high", "amount": 25000})
+    c = flow.take("Assess")
+    assert c.dci is not None
+    assert c.dci["model_id"] == "gpt-4o"
+    assert c.dci["instructions"] == (
+        "Answer within the hour; escalate anything unclear.\n\n"
+        "Check the amount against the policy limit."
+    )
+    assert c.dci["knowledge_fragments"] == ["kb:escalation", "kb:tone", "kb:limits"]
+    assert [r["rule"] for r in c.dci["applied_rules"]] == [0, 1]
+    eu = flow.genesis(region="eu")
+    c = flow.take("Assess")
+    assert c.uow_id == eu and c.dci is not None and c.dci["model_id"] == FAILOVER
+    assert _dci_rows(failover_engine, eu)[0].details["model_choice"] == "failover"
