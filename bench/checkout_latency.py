@@ -5,11 +5,20 @@
 Seeds ``--queue`` waiting UOWs (with one attribute each) in the first step's queue and
 ``--memories`` global memories on its role, then times single-worker checkouts (each
 followed by a submit, which is not timed) and prints p50/p99.
+
+    python bench/checkout_latency.py --db postgres --dci --queue 5000 --memories 100
+
+``--dci`` compares Dynamic Context Injection's cost in the same run: a second instance of
+the workflow whose first step carries a CONDITIONAL_INJECTOR of 3 rules (2 of which apply to
+every UOW, so each checkout also writes its ``dci_applied`` row) is seeded alike, and
+checkouts alternate between the two (the order flipped every pair). It prints both p50s,
+DCI's overhead on the p50, and the spread: the lowest and highest overhead over 5 blocks.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 import uuid
@@ -17,7 +26,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import make_engine, percentiles, scratch_database, setup_instance  # noqa: E402
+from bench.common import (  # noqa: E402
+    WORKFLOW,
+    make_engine,
+    percentiles,
+    scratch_database,
+    setup_instance,
+)
 from chameleon_workflow.domain.enums import MemoryScope  # noqa: E402
 from chameleon_workflow.store import uows  # noqa: E402
 from chameleon_workflow.store.tables import Memory  # noqa: E402
@@ -87,13 +102,115 @@ def seed_memories(engine, instance_id: uuid.UUID, role_id: uuid.UUID, n: int) ->
         conn.execute(Memory.__table__.insert(), rows)
 
 
+# The injector the --dci instance's first step gets: rules 0 and 2 apply to every UOW.
+INJECTOR = """
+      guardians:
+        - name: S1_Context
+          type: CONDITIONAL_INJECTOR
+          config:
+            scope: pre_execution
+            rules:
+              - condition: "n >= 0"
+                action: mutate
+                payload: {instructions: "Mind the totals.", knowledge_fragments: ["kb:a"]}
+              - condition: "n < 0 and seed == true"
+                action: mutate
+                payload: {model_override: never-used}
+              - condition: "seen != true"
+                action: mutate
+                payload: {knowledge_fragments: ["kb:a", "kb:b"], instructions: "Be brief."}
+"""
+
+
+def dci_workflow() -> str:
+    """The bench workflow, renamed, with the injector on its first step's inbound."""
+    text = WORKFLOW.read_text().replace("Bench_Three_Step", "Bench_Three_Step_DCI")
+    plain = "    - {name: S1_In, role: Step1, interaction: Q1, direction: INBOUND}\n"
+    assert plain in text
+    block = "    - name: S1_In\n      role: Step1\n      interaction: Q1\n      direction: INBOUND"
+    return text.replace(plain, block + INJECTOR)
+
+
+def setup_dci_instance(engine, actor: uuid.UUID) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:  # type: ignore[no-untyped-def]
+    template = engine.templates.import_yaml(dci_workflow()).template
+    g = engine.instances.instantiate(template.id, {"seed": True})
+    roles = {r.name: r.id for r in engine.instances.describe(g.instance.id)["roles"]}
+    for name in ("Step1", "Step2", "Step3", "Finish"):
+        engine.instances.assign(actor, roles[name])
+    return g.instance.id, roles
+
+
+def compare_dci(args: argparse.Namespace) -> None:
+    with scratch_database(args.db) as url:
+        engine = make_engine(url)
+        instance_id, roles, actors = setup_instance(engine, 1)
+        actor = actors[0]
+        dci_instance, dci_roles = setup_dci_instance(engine, actor)
+        t0 = time.perf_counter()
+        sides = {"plain": (instance_id, roles["Step1"]), "dci": (dci_instance, dci_roles["Step1"])}
+        for instance, role in sides.values():
+            topo = engine.topologies.of_instance(instance)
+            seed_queue(engine, instance, topo.interaction_ids["Q1"], args.queue)
+            seed_memories(engine, instance, role, args.memories)
+        if engine.db.is_postgres:
+            with engine.db.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
+        seeded = time.perf_counter() - t0
+        print(f"seeded 2 x {args.queue} UOWs and 2 x {args.memories} memories in {seeded:.1f} s")
+        samples: dict[str, list[float]] = {"plain": [], "dci": []}
+        warmup = 20
+        for i in range(args.samples + warmup):
+            order = ("plain", "dci") if i % 2 == 0 else ("dci", "plain")
+            for side in order:
+                role = sides[side][1]
+                t = time.perf_counter()
+                c = engine.runtime.checkout(actor, role)
+                elapsed = time.perf_counter() - t
+                assert c is not None and len(c.context) == args.memories
+                assert (c.dci is not None) == (side == "dci")
+                if i >= warmup:
+                    samples[side].append(elapsed)
+                engine.runtime.submit(c.uow_id, actor, {"seen": True}, lease_id=c.lease_id)
+        applied = engine.runtime.checkout(actor, sides["dci"][1])
+        assert applied is not None and applied.dci is not None
+        assert [r["rule"] for r in applied.dci["applied_rules"]] == [0, 2]
+        plain50 = statistics.median(samples["plain"])
+        dci50 = statistics.median(samples["dci"])
+        blocks = 5
+        size = len(samples["plain"]) // blocks
+        overheads = [
+            statistics.median(samples["dci"][b * size : (b + 1) * size])
+            / statistics.median(samples["plain"][b * size : (b + 1) * size])
+            - 1
+            for b in range(blocks)
+        ]
+        print(f"checkout without DCI db={args.db}: {percentiles(samples['plain'])}")
+        print(f"checkout with DCI (3 rules, 2 apply) db={args.db}: {percentiles(samples['dci'])}")
+        print(
+            f"DCI checkout p50 {dci50 * 1000:.3f} ms vs {plain50 * 1000:.3f} ms: "
+            f"{(dci50 / plain50 - 1) * 100:+.1f} % (spread over {blocks} blocks: "
+            f"{min(overheads) * 100:+.1f} % .. {max(overheads) * 100:+.1f} %; goal <= +10 %) "
+            f"over {len(samples['dci'])} checkouts each"
+        )
+        engine.close()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--db", choices=["sqlite", "postgres"], default="postgres")
     p.add_argument("--queue", type=int, default=100_000)
     p.add_argument("--memories", type=int, default=1_000)
     p.add_argument("--samples", type=int, default=500)
+    p.add_argument(
+        "--dci",
+        action="store_true",
+        help="compare checkouts with and without a 3-rule CONDITIONAL_INJECTOR, alternating",
+    )
     args = p.parse_args()
+    if args.dci:
+        compare_dci(args)
+        return
     with scratch_database(args.db) as url:
         engine = make_engine(url)
         instance_id, roles, actors = setup_instance(engine, 1)

@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Most a definition's text may grow through aliases, as a multiple of its size.",
     )
+    dci_failover_model: str | None = Field(
+        default=None,
+        description="Dynamic Context Injection: the model an actor is given when an injector "
+        "asks for one the workflow does not list in ai_context.allowed_models; unset: no "
+        "override (the actor keeps its own model).",
+    )
     topology_cache_size: int = Field(
         default=1024, ge=1, description="Instances whose topology each process keeps (LRU)."
     )
@@ -178,6 +184,11 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [u.strip() for u in text.split(",") if u.strip()]
         return value
+
+    @field_validator("dci_failover_model")
+    @classmethod
+    def _blank_is_unset(cls, model: str | None) -> str | None:
+        return model.strip() or None if model is not None else None
 
     @field_validator("alert_webhook_urls")
     @classmethod

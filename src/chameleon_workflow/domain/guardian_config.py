@@ -334,3 +334,128 @@ def read_approval(config: Mapping[str, Any]) -> tuple[Approval | None, list[str]
         ),
         [],
     )
+
+
+# --- CONDITIONAL_INJECTOR (Dynamic Context Injection) ----------------------------------------
+
+INJECTOR_SCOPES = ("pre_execution",)
+INJECTOR_ACTIONS = ("mutate",)
+RULE_KEYS = ("condition", "action", "payload")
+PAYLOAD_KEYS = ("model_override", "instructions", "knowledge_fragments")
+
+
+@dataclass(frozen=True)
+class InjectionRule:
+    """One rule of an injector: when ``condition`` holds at checkout, mutate what the actor
+    is told (its model, instructions and knowledge fragments)."""
+
+    index: int
+    condition: str
+    model_override: str | None = None
+    instructions: str | None = None
+    knowledge_fragments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Injector:
+    """A CONDITIONAL_INJECTOR guardian's rules, in order."""
+
+    guardian: str
+    rules: tuple[InjectionRule, ...]
+
+
+def read_injector(name: str, config: Mapping[str, Any]) -> tuple[Injector | None, list[str]]:
+    """CONDITIONAL_INJECTOR settings: ``scope`` (only ``pre_execution``; the default) and a
+    non-empty ``rules`` list of ``{condition, action: mutate, payload}``.
+
+    Whether each condition parses is checked with the other conditions (R11).
+    """
+    problems: list[str] = []
+    scope = config.get("scope", INJECTOR_SCOPES[0])
+    if scope not in INJECTOR_SCOPES:
+        problems.append(
+            f"has scope {scope!r}; only 'pre_execution' (at checkout) is supported: set "
+            f"'scope: pre_execution' or remove it"
+        )
+    rules = config.get("rules")
+    if not isinstance(rules, list) or not rules:
+        problems.append(
+            "needs a non-empty 'rules' list of {condition, action: mutate, payload}; an "
+            f"injector without rules does nothing, not {rules!r}"
+        )
+        rules = []
+    read = [_injection_rule(index, item) for index, item in enumerate(rules)]
+    problems.extend(problem for _, found in read for problem in found)
+    if problems:
+        return None, problems
+    return Injector(name, tuple(r for r, _ in read if r is not None)), []
+
+
+def _injection_rule(index: int, item: object) -> tuple[InjectionRule | None, list[str]]:
+    where = f"rule {index}"
+    if not isinstance(item, Mapping):
+        return None, [f"{where} must be a mapping {{condition, action, payload}}"]
+    problems: list[str] = []
+    unknown = [str(k) for k in item if k not in RULE_KEYS]
+    if unknown:
+        problems.append(
+            f"{where} has unknown key(s) {', '.join(unknown)}; give only condition, action "
+            f"and payload"
+        )
+    condition = item.get("condition")
+    if blank(condition):
+        problems.append(
+            f"{where} needs a 'condition' in the condition language, not {condition!r} "
+            f"(write 'true' for a rule that always applies)"
+        )
+    action = item.get("action")
+    if not isinstance(action, str) or action.strip().lower() not in INJECTOR_ACTIONS:
+        known = ", ".join(INJECTOR_ACTIONS)
+        problems.append(f"{where} has unknown action {action!r} (known: {known}); use mutate")
+    payload, payload_problems = _payload(where, item.get("payload"))
+    problems.extend(payload_problems)
+    if problems or payload is None:
+        return None, problems
+    return InjectionRule(index, str(condition), **payload), []
+
+
+def _payload(where: str, payload: object) -> tuple[dict[str, Any] | None, list[str]]:
+    keys = ", ".join(PAYLOAD_KEYS)
+    if not isinstance(payload, Mapping) or not payload:
+        return None, [f"{where} needs a 'payload' mapping setting one or more of {keys}"]
+    problems: list[str] = []
+    unknown = [str(k) for k in payload if k not in PAYLOAD_KEYS]
+    if unknown:
+        problems.append(f"{where} payload has unknown key(s) {', '.join(unknown)} (known: {keys})")
+    read: dict[str, Any] = {}
+    for key in ("model_override", "instructions"):
+        if key in payload:
+            value = payload[key]
+            if blank(value):
+                problems.append(f"{where} payload '{key}' must be non-blank text, not {value!r}")
+            else:
+                read[key] = value
+    if "knowledge_fragments" in payload:
+        fragments = payload["knowledge_fragments"]
+        if not isinstance(fragments, list) or any(blank(f) for f in fragments):
+            problems.append(
+                f"{where} payload 'knowledge_fragments' must be a list of non-blank texts, "
+                f"not {fragments!r}"
+            )
+        else:
+            read["knowledge_fragments"] = tuple(fragments)
+    return (None if problems else read), problems
+
+
+def read_allowed_models(ai_context: object) -> tuple[frozenset[str], list[str]]:
+    """The models a workflow lets an injector choose (``ai_context.allowed_models``); none
+    when it lists none."""
+    if not isinstance(ai_context, Mapping) or "allowed_models" not in ai_context:
+        return frozenset(), []
+    models = ai_context["allowed_models"]
+    if not isinstance(models, list) or any(blank(m) for m in models):
+        return frozenset(), [
+            "needs the workflow's ai_context 'allowed_models' to be a list of model names, "
+            f"not {models!r}"
+        ]
+    return frozenset(models), []

@@ -10,11 +10,14 @@ from .enums import Direction, GuardianType
 from .errors import ConditionError, Violation
 from .gates import MAX_COMPOSITE_DEPTH
 from .guardian_config import (
+    blank,
+    read_allowed_models,
     read_approval,
     read_composite,
     read_criteria,
     read_default,
     read_filter,
+    read_injector,
     read_policy,
     read_step,
     read_ttl,
@@ -79,6 +82,12 @@ def _conditions(g: GuardianDef, depth: int) -> Iterator[tuple[str, str]]:
     for index, branch in enumerate(branches if isinstance(branches, list) else []):
         if isinstance(branch, Mapping) and isinstance(branch.get("condition"), str):
             yield f"interaction_policy branch {index} condition", branch["condition"]
+    if g.type is GuardianType.CONDITIONAL_INJECTOR:
+        rules = config.get("rules")
+        for index, rule in enumerate(rules if isinstance(rules, list) else []):
+            # A blank condition is reported by R13 (the rule needs one).
+            if isinstance(rule, Mapping) and not blank(rule.get("condition")):
+                yield f"rule {index} condition", rule["condition"]
     if g.type is GuardianType.COMPOSITE and depth < MAX_COMPOSITE_DEPTH:
         for step in _steps(g):
             for label, text in _conditions(step, depth + 1):
@@ -108,9 +117,13 @@ def config_violations(defn: WorkflowDefinition) -> Iterable[Violation]:
     for c in defn.components:
         if c.direction is Direction.OUTBOUND:
             targets_of.setdefault(c.role, set()).add(c.interaction)
+    models_problems = read_allowed_models(defn.ai_context)[1]
     for c, g in _guardians(defn):
         targets = targets_of.get(c.role, set())
-        for problem in _placement_problems(g, c) + _problems(g, c.role, targets, 0):
+        problems = _placement_problems(g, c) + _problems(g, c.role, targets, 0)
+        if g.type is GuardianType.CONDITIONAL_INJECTOR:
+            problems += models_problems
+        for problem in problems:
             message = f"guardian '{g.name}' on component '{c.name}' {problem}"
             yield Violation("R13", "Guardian configuration", f"guardian '{g.name}'", message)
 
@@ -134,6 +147,11 @@ def _placement_problems(g: GuardianDef, c: ComponentDef) -> list[str]:
                 "is a DIRECTIONAL_FILTER on an INBOUND component; filters route outbound: "
                 "move it to an OUTBOUND component"
             )
+    elif g.type is GuardianType.CONDITIONAL_INJECTOR:
+        problems.append(
+            "is a CONDITIONAL_INJECTOR on an OUTBOUND component; injectors change what the "
+            "actor is told at checkout: move it to an INBOUND component"
+        )
     elif g.type is GuardianType.CERBERUS:
         problems.append(
             "is a CERBERUS on an OUTBOUND component; Cerberus guards OMEGA's inbound: move it "
@@ -179,6 +197,8 @@ def _type_problems(g: GuardianDef, role: str, targets: set[str], depth: int) -> 
         return _composite_problems(g, role, targets, depth)
     if g.type is GuardianType.PILOT_APPROVAL:
         return read_approval(g.config)[1]
+    if g.type is GuardianType.CONDITIONAL_INJECTOR:
+        return read_injector(g.name, g.config)[1]
     return []
 
 

@@ -1,4 +1,5 @@
-"""Checkout: finding the oldest eligible UOW, gates, leasing it and injecting memory."""
+"""Checkout: finding the oldest eligible UOW, gates, leasing it, injecting memory and
+Dynamic Context Injection."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ..domain import dci
 from ..domain.enums import RoleType, UowStatus
 from ..domain.errors import NotAssigned, UnknownActor
 from ..domain.failures import FailureRecord
+from ..domain.gates import condition_env
 from ..domain.guardians import evaluate_gate
 from ..store import actors, memory, uows
 from ..store.work import Claimed, ClaimRequest, UowState
@@ -44,6 +47,9 @@ class Checkout:
     parent_id: uuid.UUID | None
     failure: dict[str, Any] | None
     children: list[dict[str, Any]] = field(default_factory=list)
+    # Dynamic Context Injection: model_id, instructions, knowledge_fragments and
+    # applied_rules; None when no injector rule applied.
+    dci: dict[str, Any] | None = None
 
 
 def claim_request(
@@ -165,7 +171,46 @@ def _reject(
         uows.refresh_finished_children(conn, [row.parent_id])
 
 
-def build_checkout(conn: Connection, topo: Topology, claimed: Claimed) -> Checkout:
+def inject_context(
+    conn: Connection,
+    topo: Topology,
+    claimed: Claimed,
+    now: datetime,
+    failover_model: str | None,
+) -> dict[str, Any] | None:
+    """Apply the CONDITIONAL_INJECTOR rules of the component the UOW was just leased from,
+    over the attributes the claim read; when one applied, log what it changed (a
+    ``dci_applied`` row, in the checkout's transaction) and return the checkout's ``dci``.
+
+    Conditions see the status the UOW had when it was found (as gates do), not ACTIVE.
+    """
+    uow = claimed.uow
+    assert uow.current_role_id is not None
+    injectors = topo.injectors(uow.current_role_id, uow.current_interaction_id)
+    if not injectors:
+        return None
+    meta = metadata(uow) | {"status": claimed.previous_status}
+    env = condition_env(claimed.attributes, meta)
+    injection = dci.inject(injectors, env, topo.allowed_models, failover_model)
+    if injection is None:
+        return None
+    row = log_row(
+        uow,
+        "dci_applied",
+        now,
+        actor_id=uow.lease_holder_id,
+        role_id=uow.current_role_id,
+        to_interaction_id=uow.current_interaction_id,
+        to_status=uow.status,
+        details=injection.audit(),
+    )
+    uows.log(conn, [row])
+    return injection.response()
+
+
+def build_checkout(
+    conn: Connection, topo: Topology, claimed: Claimed, dci_context: dict[str, Any] | None = None
+) -> Checkout:
     """The checkout's answer for a UOW just leased (with its children's latest attributes
     when OMEGA checks out a base UOW)."""
     uow = claimed.uow
@@ -190,4 +235,5 @@ def build_checkout(conn: Connection, topo: Topology, claimed: Claimed) -> Checko
         parent_id=uow.parent_id,
         failure=uow.failure if role_type in (RoleType.EPSILON, RoleType.TAU) else None,
         children=children,
+        dci=dci_context,
     )

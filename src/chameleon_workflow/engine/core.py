@@ -37,7 +37,11 @@ class Engine:
         self.templates = TemplateService(self.db, clock, yaml_budget(settings))
         self.instances = InstanceService(self.db, self.topologies, self.templates, clock)
         self.runtime = Runtime(
-            self.db, self.topologies, clock, experience=settings.experience_validation
+            self.db,
+            self.topologies,
+            clock,
+            experience=settings.experience_validation,
+            dci_failover_model=settings.dci_failover_model,
         )
         self.maintenance = MaintenanceService(self.db, settings, clock)
         self.interventions = InterventionService(self.db, clock)

@@ -133,9 +133,15 @@ def _explained(
 ) -> LeaseLost:
     """``lost``, or a LeaseLost saying how the lease ended when the log shows it."""
     granted = next((i for i, e in enumerate(events) if lease_of(e) == str(lease)), None)
-    if granted is None or granted + 1 == len(events):
+    # What happened to the UOW after the grant; a checkout's own DCI record is not an end.
+    later = (
+        [e for e in events[granted + 1 :] if e.event != "dci_applied"]
+        if granted is not None
+        else []
+    )
+    if granted is None or not later:
         return lost
-    end = events[granted + 1]
+    end = later[0]
     at = end.at.isoformat()
     if end.event == "reclaim":
         how = f"was reclaimed by the zombie sweep at {at} (no heartbeat within the timeout)"

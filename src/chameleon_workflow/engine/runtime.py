@@ -22,7 +22,14 @@ from ..store import uows
 from ..store.database import Database
 from ..store.work import HeldRead, LostLease
 from . import replay
-from .checkout import Checkout, build_checkout, check_assignment, claim_request, find_work
+from .checkout import (
+    Checkout,
+    build_checkout,
+    check_assignment,
+    claim_request,
+    find_work,
+    inject_context,
+)
 from .clock import Clock, utcnow
 from .failure import FailureOutcome, apply_failure
 from .lease_cache import LeaseCache, Leased
@@ -38,11 +45,13 @@ class Runtime:
         clock: Clock = utcnow,
         *,
         experience: ExperienceValidation = ExperienceValidation.ARCHIVE,
+        dci_failover_model: str | None = None,
     ) -> None:
         self.db = db
         self.topologies = topologies
         self.clock = clock
         self.experience = experience
+        self.dci_failover_model = dci_failover_model
         self.leases = LeaseCache()
 
     # --- checkout ------------------------------------------------------------------------
@@ -54,14 +63,22 @@ class Runtime:
         if role_type is RoleType.ALPHA:
             raise InvalidState("ALPHA roles never check out work", role_id=str(role_id))
         request = claim_request(topo, actor_id, role_id, role_type, self.clock())
+        failover = self.dci_failover_model
         if not topo.has_gates(role_id):
-            # No gate to evaluate: the store picks, leases and injects in one go.
+            # No gate to evaluate: the store picks, leases and injects in one go. Injector
+            # rules are evaluated on what the claim read. When one applies, its log row is
+            # one more write before the answer: on SQLite in the claim's transaction, on
+            # PostgreSQL its own autocommitted statement (a transaction around both would
+            # add a BEGIN and a COMMIT round trip to every such checkout). Should the process
+            # die between the two, the agent never got the answer and the lease runs out as
+            # a zombie's would.
             with self.db.single_write() as conn:
                 claimed = self.db.sql.claim(conn, request) if request.interaction_ids else None
                 if claimed is None:
                     check_assignment(conn, actor_id, role_id)
                     return None
-                checkout = build_checkout(conn, topo, claimed)
+                dci = inject_context(conn, topo, claimed, request.now, failover)
+                checkout = build_checkout(conn, topo, claimed, dci)
         else:
             with self.db.begin() as conn:
                 check_assignment(conn, actor_id, role_id)
@@ -69,7 +86,8 @@ class Runtime:
                 if uow is None:
                     return None
                 claimed = self.db.sql.lease(conn, uow, request)
-                checkout = build_checkout(conn, topo, claimed)
+                dci = inject_context(conn, topo, claimed, request.now, failover)
+                checkout = build_checkout(conn, topo, claimed, dci)
         self.leases.put(Leased(claimed.uow, claimed.latest))
         return checkout
 

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Connection
 
 from ..domain.definition import ComponentDef, GuardianDef, WorkflowDefinition
 from ..domain.enums import Direction, GuardianType, RoleType
 from ..domain.errors import UnknownInstance, UnknownRole
+from ..domain.guardian_config import Injector, read_allowed_models, read_injector
 from ..domain.parsing import parse_workflow_mapping
 from ..store import instances as store
 from ..store.database import Database
 from ..store.instances import InstanceRow, InteractionRow, RoleRow
+
+logger = logging.getLogger(__name__)
 
 # Gates evaluated in Python at checkout; PASS_THRU always passes and CERBERUS is a query.
 EVALUATED_GATES = frozenset(
@@ -90,6 +95,47 @@ class Topology:
 
     def has_gates(self, role_id: uuid.UUID) -> bool:
         return any(g.type in EVALUATED_GATES for c in self.inbound(role_id) for g in c.guardians)
+
+    def injectors(
+        self, role_id: uuid.UUID, interaction_id: uuid.UUID | None
+    ) -> tuple[Injector, ...]:
+        """The CONDITIONAL_INJECTOR guardians of work taken by ``role_id`` from an interaction,
+        in definition order (Dynamic Context Injection at checkout)."""
+        if interaction_id is None:
+            return ()
+        key = (self.roles[role_id].name, self.interactions[interaction_id].name)
+        return self._injectors.get(key, ())
+
+    def has_injectors(self, role_id: uuid.UUID) -> bool:
+        return self.roles[role_id].name in self._injector_roles
+
+    @cached_property
+    def allowed_models(self) -> frozenset[str]:
+        """The models injectors may choose (the workflow's ``ai_context.allowed_models``)."""
+        return read_allowed_models(self.defn.ai_context)[0]
+
+    @cached_property
+    def _injectors(self) -> dict[tuple[str, str], tuple[Injector, ...]]:
+        found: dict[tuple[str, str], list[Injector]] = {}
+        for c in self.defn.components:
+            if c.direction is not Direction.INBOUND:
+                continue
+            for g in c.guardians:
+                if g.type is not GuardianType.CONDITIONAL_INJECTOR:
+                    continue
+                injector, problems = read_injector(g.name, g.config)
+                if injector is None:  # imported before injectors were validated
+                    logger.warning(
+                        "injector ignored: misconfigured",
+                        extra={"guardian_name": g.name, "problems": problems},
+                    )
+                    continue
+                found.setdefault((c.role, c.interaction), []).append(injector)
+        return {key: tuple(injectors) for key, injectors in found.items()}
+
+    @cached_property
+    def _injector_roles(self) -> frozenset[str]:
+        return frozenset(role for role, _ in self._injectors)
 
     @property
     def cerberus_interaction_id(self) -> uuid.UUID:
