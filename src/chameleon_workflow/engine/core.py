@@ -9,6 +9,7 @@ from .audit import AuditTrail
 from .clock import Clock, utcnow
 from .instances import InstanceService
 from .keys import KeyService
+from .killswitch import KillSwitch
 from .maintenance import MaintenanceService
 from .memory import MemoryService
 from .runtime import Runtime
@@ -41,6 +42,7 @@ class Engine:
         self.toxic = ToxicFilter(self.db, clock)
         self.memory = MemoryService(self.db, self.topologies, clock)
         self.audit = AuditTrail(self.db, clock)
+        self.kill_switch = KillSwitch(self.db, clock)
         self.keys = KeyService(
             self.db,
             clock,
