@@ -80,7 +80,9 @@ def _mixed(engine: Engine, clock: FakeClock) -> tuple[Flow, dict[str, uuid.UUID]
     active = flow.take("Step2")  # ... and is held there
     clock.advance(1)
     failing = flow.take("Step1")
-    engine.runtime.fail(failing.uow_id, flow.actor, "E_BAD", details={"x": 1}, lease_id=failing.lease_id)
+    engine.runtime.fail(
+        failing.uow_id, flow.actor, "E_BAD", details={"x": 1}, lease_id=failing.lease_id
+    )
     return flow, {"active": active.uow_id, "failed": failing.uow_id, "lease": active.lease_id}
 
 
@@ -264,7 +266,9 @@ def test_the_lease_holder_gets_instance_paused_and_nothing_is_written(
             ids["active"], flow.actor, {"x": 1}, lease_id=ids["lease"]
         ),
         "decomposing submit": lambda: engine.runtime.submit(
-            held.uow_id, flow.actor, {"_learned_rule": {"key": "k", "value": 1}},
+            held.uow_id,
+            flow.actor,
+            {"_learned_rule": {"key": "k", "value": 1}},
             lease_id=held.lease_id,
         ),  # fmt: skip
         "failure": lambda: engine.runtime.fail(
@@ -383,7 +387,10 @@ def test_children_of_a_submit_committing_during_the_kill_switch_are_paused(
         def decompose() -> None:
             outcome.append(
                 engine.runtime.submit(
-                    c.uow_id, flow.actor, {}, lease_id=c.lease_id,
+                    c.uow_id,
+                    flow.actor,
+                    {},
+                    lease_id=c.lease_id,
                     children=[{"amount": a} for a in (1, 2, 3)],
                 )  # fmt: skip
             )
