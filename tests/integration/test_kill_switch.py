@@ -86,7 +86,7 @@ def _mixed(engine: Engine, clock: FakeClock) -> tuple[Flow, dict[str, uuid.UUID]
     return flow, {"active": active.uow_id, "failed": failing.uow_id, "lease": active.lease_id}
 
 
-# --- unhappy paths first: nothing changes ------------------------------------------------------
+# --- unhappy paths first: nothing changes -----------------------------------------------------
 
 
 def test_an_unknown_instance_is_not_found_for_both(engine: Engine) -> None:
@@ -139,7 +139,7 @@ def test_resuming_an_active_instance_is_invalid_state_naming_active(
     assert _everything(engine, flow) == before
 
 
-# --- pause and resume ------------------------------------------------------------------------------
+# --- pause and resume -------------------------------------------------------------------------
 
 
 def test_pause_then_resume_restores_every_uow_exactly(engine: Engine, clock: FakeClock) -> None:
@@ -250,7 +250,7 @@ def test_work_of_other_instances_is_untouched(engine: Engine, clock: FakeClock) 
     other.submit(held, fine=True)  # its lease never ended
 
 
-# --- while paused ----------------------------------------------------------------------------
+# --- while paused -----------------------------------------------------------------------------
 
 
 def test_the_lease_holder_gets_instance_paused_and_nothing_is_written(
@@ -359,7 +359,7 @@ def test_instance_reads_show_the_pause(engine: Engine) -> None:
     assert listed.status == "PAUSED" and listed.paused_at is not None
 
 
-# --- PostgreSQL: work other transactions hold ------------------------------------------------------
+# --- PostgreSQL: work other transactions hold -------------------------------------------------
 
 
 @pytest.mark.postgres
