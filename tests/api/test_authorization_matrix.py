@@ -314,6 +314,12 @@ CASES: dict[str, Callable[[World], Call]] = {
     ),
     "GET /docs-assets/*": lambda w: Call("GET", "/docs-assets/swagger-ui.css"),
     "POST /workflow/uow/{uow_id}/intervention": lambda w: _intervention(w),
+    "POST /pilot/kill-switch": lambda w: Call(
+        "POST", "/pilot/kill-switch", {"instance_id": str(_instance(w)), "reason": "r"}
+    ),
+    "POST /pilot/instances/{instance_id}/resume": lambda w: Call(
+        "POST", f"/pilot/instances/{_instance(w, paused=True)}/resume", {"reason": "r"}
+    ),
     "POST /pilot/resume/{uow_id}": lambda w: Call(
         "POST", f"/pilot/resume/{_parked(w).uow_id}", {"reason": "r"}
     ),
@@ -335,6 +341,14 @@ CASES: dict[str, Callable[[World], Call]] = {
         "POST", f"/api/interventions/{_parked(w).id}/reject", {"reason": "r"}
     ),
 }
+
+
+def _instance(w: World, *, paused: bool = False) -> uuid.UUID:
+    """A fresh instance of the template (its kill switch on if asked)."""
+    instance = w.engine.instances.instantiate(w.template_id, {}).instance.id
+    if paused:
+        w.engine.kill_switch.pause(instance, "seeded", by="matrix")
+    return instance
 
 
 def _intervention(w: World) -> Call:

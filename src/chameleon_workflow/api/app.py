@@ -24,6 +24,7 @@ from .routes_audit import router as audit_router
 from .routes_discovery import router as discovery_router
 from .routes_interventions import router as interventions_router
 from .routes_keys import router as keys_router
+from .routes_killswitch import router as killswitch_router
 from .routes_memory import router as memory_router
 from .routes_templates import router as templates_router
 from .routes_waiver import router as waiver_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(keys_router)
     app.include_router(interventions_router)
     app.include_router(waiver_router)
+    app.include_router(killswitch_router)
 
     @app.get("/health", tags=["operations"])
     async def health(engine: EngineDep) -> dict[str, Any]:

@@ -49,6 +49,8 @@ ACTIONS: dict[str, str] = {
     "hold_memory": "memory.hold",
     "release_memory": "memory.release",
     "reset_playbook": "memory.playbook_reset",
+    "kill_switch": "pilot.kill_switch",
+    "resume_instance": "pilot.instance_resume",
     "waive_guardian": "pilot.waive",
     "pilot_resume": "pilot.resume",
     "pilot_cancel": "pilot.cancel",

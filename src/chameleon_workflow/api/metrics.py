@@ -63,7 +63,8 @@ class _WorkCollector(Collector):
             return
         gauge = GaugeMetricFamily(
             "chameleon_uows",
-            "Live units of work by status: PENDING, ACTIVE, FAILED (all instances)",
+            "Live units of work by status: PENDING, ACTIVE, FAILED, PAUSED, "
+            "PENDING_PILOT_APPROVAL (all instances)",
             labels=["status"],
         )
         for status, count in counts.items():

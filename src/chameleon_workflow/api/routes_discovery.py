@@ -34,6 +34,10 @@ def _instance(i: Any) -> dict[str, Any]:
         "name": i.name,
         "description": i.description,
         "created_at": i.created_at.isoformat(),
+        "status": i.status,
+        "paused_at": i.paused_at.isoformat() if i.paused_at else None,
+        "paused_by": i.paused_by,
+        "pause_reason": i.pause_reason,
     }
 
 

@@ -41,12 +41,17 @@ class InstanceSummary(View):
     name: str
     description: str | None
     created_at: Time
+    status: str = Field(description="ACTIVE, or PAUSED by a pilot's kill switch")
+    paused_at: Time | None
+    paused_by: str | None
+    pause_reason: str | None
 
     @classmethod
     def of(cls, i: InstanceRow) -> Self:
         return cls(
             instance_id=i.id, template_id=i.template_id, name=i.name,
-            description=i.description, created_at=i.created_at,
+            description=i.description, created_at=i.created_at, status=i.status,
+            paused_at=i.paused_at, paused_by=i.paused_by, pause_reason=i.pause_reason,
         )  # fmt: skip
 
 

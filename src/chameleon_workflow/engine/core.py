@@ -10,6 +10,7 @@ from .clock import Clock, utcnow
 from .instances import InstanceService
 from .interventions import InterventionService
 from .keys import KeyService
+from .killswitch import KillSwitch
 from .maintenance import MaintenanceService
 from .memory import MemoryService
 from .runtime import Runtime
@@ -49,6 +50,7 @@ class Engine:
         self.memory = MemoryService(self.db, self.topologies, clock)
         self.audit = AuditTrail(self.db, clock)
         self.waivers = WaiverService(self.db, self.topologies, clock)
+        self.kill_switch = KillSwitch(self.db, clock)
         self.keys = KeyService(
             self.db,
             clock,

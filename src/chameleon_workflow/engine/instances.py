@@ -8,11 +8,18 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..domain.enums import ActorType, Direction, RoleType, UowStatus
-from ..domain.errors import InvalidInput, UnknownActor, UnknownRole, UnknownUow
+from ..domain.enums import ActorType, Direction, InstanceStatus, RoleType, UowStatus
+from ..domain.errors import (
+    InstancePaused,
+    InvalidInput,
+    UnknownActor,
+    UnknownInstance,
+    UnknownRole,
+    UnknownUow,
+)
 from ..domain.failures import FailureRecord
 from ..domain.guardians import choose_route
-from ..store import actors, uows
+from ..store import actors, pause, uows
 from ..store import instances as store
 from ..store.database import Database
 from ..store.instances import InstanceRow, RoleRow
@@ -117,6 +124,16 @@ class InstanceService:
         context = check_attributes(initial_context, "initial_context")
         topo = self.topologies.of_instance(instance_id)
         with self.db.begin() as conn:
+            # FOR SHARE until commit: a kill switch (FOR NO KEY UPDATE) waits for this genesis
+            # to commit, so its first pass sees the new UOW; or this one sees PAUSED.
+            state = pause.lock_instance(conn, instance_id, share=True)
+            if state is not None and state.status == InstanceStatus.PAUSED.value:
+                raise InstancePaused(
+                    f"instance {instance_id} is PAUSED (kill switch by {state.paused_by}: "
+                    f"{state.pause_reason}); genesis is refused until a pilot resumes it",
+                    instance_id=str(instance_id),
+                    status=state.status,
+                )
             return self._genesis(conn, topo, context)
 
     def _genesis(self, conn: Connection, topo: Topology, context: dict[str, Any]) -> Genesis:
@@ -189,8 +206,11 @@ class InstanceService:
         topo = self.topologies.of_instance(instance_id)
         with self.db.connect() as conn:
             depths = store.queue_depths(conn, instance_id)
+            fresh = store.get_instance(conn, instance_id)  # its status: the cached copy may be old
+        if fresh is None:
+            raise UnknownInstance(f"instance {instance_id} does not exist", id=str(instance_id))
         return {
-            "instance": topo.instance,
+            "instance": fresh,
             "roles": sorted(topo.roles.values(), key=lambda r: r.name),
             "interactions": [
                 {

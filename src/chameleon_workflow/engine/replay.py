@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..domain.enums import UowStatus
-from ..domain.errors import LeaseLost, UnknownUow
+from ..domain.errors import Conflict, InstancePaused, LeaseLost, UnknownUow
 from ..store import outcomes
 from ..store.work import LeaseEvent, LostLease, Recorded, UowState, latest_lease, lease_of
 from .records import outcome_json
@@ -96,7 +96,7 @@ def resolve_lost(
     used = lost.recorded
     if used is not None and used.lease_id == lease:
         if used.operation == operation and used.request_hash == digest:
-            return used.outcome
+            return used.outcome  # landed before the kill switch: replayed even if paused
         raise LeaseLost(
             f"lease {lease} was already used for a different request (a {used.operation} "
             f"at {used.at.isoformat()}); a retry must repeat the original request exactly, "
@@ -105,6 +105,9 @@ def resolve_lost(
             lease_id=str(lease),
             used_for=used.operation,
         )
+    if isinstance(plain, InstancePaused):
+        raise plain
+    assert isinstance(plain, LeaseLost)
     raise _explained(plain, uow_id, lease, lost.events)
 
 
@@ -115,7 +118,9 @@ def lost_error(lost: LostLease, uow_id: uuid.UUID, actor_id: uuid.UUID) -> Excep
     return _not_held(lost, uow_id, actor_id)
 
 
-def _not_held(lost: LostLease, uow_id: uuid.UUID, actor_id: uuid.UUID) -> LeaseLost:
+def _not_held(lost: LostLease, uow_id: uuid.UUID, actor_id: uuid.UUID) -> Conflict:
+    if lost.status == UowStatus.PAUSED.value:
+        return _paused(lost, uow_id)
     if lost.status != UowStatus.ACTIVE.value:
         return LeaseLost(
             f"UOW {uow_id} is {lost.status}, not leased; the lease was lost or already used",
@@ -125,6 +130,26 @@ def _not_held(lost: LostLease, uow_id: uuid.UUID, actor_id: uuid.UUID) -> LeaseL
     return LeaseLost(
         f"actor {actor_id} does not hold the current lease on UOW {uow_id}",
         uow_id=str(uow_id),
+    )
+
+
+def _paused(lost: LostLease, uow_id: uuid.UUID) -> InstancePaused:
+    """A request on a UOW the kill switch paused: its instance, who paused it and why, from
+    the UOW's ``paused`` log row (``store.pause``)."""
+    paused = next((e for e in reversed(lost.events) if e.event == "paused"), None)
+    info = (paused.details or {}) if paused is not None else {}
+    instance = info.get("instance_id")
+    at = f" at {paused.at.isoformat()}" if paused is not None else ""
+    by = f" by {info['pilot']}" if info.get("pilot") else ""
+    why = f" ({info['reason']})" if info.get("reason") else ""
+    whose = f"instance {instance}" if instance else "its instance"
+    return InstancePaused(
+        f"UOW {uow_id} is PAUSED: {whose} was paused by the kill switch{by}{at}{why}; its "
+        "lease ended and nothing was done with this request. Check out work again once a "
+        "pilot resumes the instance",
+        uow_id=str(uow_id),
+        instance_id=instance,
+        status=UowStatus.PAUSED.value,
     )
 
 

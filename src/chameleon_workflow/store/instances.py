@@ -33,6 +33,11 @@ class InstanceRow:
     ate_interaction_id: uuid.UUID | None
     chronos_interaction_id: uuid.UUID | None
     created_at: datetime
+    # The kill switch (read fresh by the instance views; a cached topology's copy may be old).
+    status: str = "ACTIVE"
+    paused_at: datetime | None = None
+    paused_by: str | None = None
+    pause_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,10 @@ def _instance(r: Any) -> InstanceRow:
         r.ate_interaction_id,
         r.chronos_interaction_id,
         r.created_at,
+        r.status,
+        r.paused_at,
+        r.paused_by,
+        r.pause_reason,
     )
 
 

@@ -85,11 +85,18 @@ def get(conn: Connection, uow_id: uuid.UUID, *, for_update: bool = False) -> Row
     return conn.execute(stmt).first()
 
 
-LIVE = (UowStatus.PENDING.value, UowStatus.ACTIVE.value, UowStatus.FAILED.value)
+LIVE = (
+    UowStatus.PENDING.value,
+    UowStatus.ACTIVE.value,
+    UowStatus.FAILED.value,
+    UowStatus.PAUSED.value,
+    UowStatus.PENDING_PILOT_APPROVAL.value,
+)
 
 
 def counts_by_status(conn: Connection) -> dict[str, int]:
-    """How many UOWs are waiting, leased or failed (each live status, zeros included).
+    """How many UOWs are waiting, leased, failed, paused or parked for a pilot (each live
+    status, zeros included).
 
     Finished UOWs are not counted: their number grows with all history, and counting them
     would make every scrape cost more as time goes by; this reads only live rows (through

@@ -24,6 +24,7 @@ from ..work import Claimed, ClaimRequest, FencedWrite, HeldRead, LogEntry, Route
 
 if TYPE_CHECKING:
     from ..maintenance.moves import BatchMove, Moved
+    from ..pause import PauseMove
 
 
 class SqlDialect(ABC):
@@ -141,6 +142,18 @@ class SqlDialect(ABC):
         self, conn: Connection, cond: ColumnElement[bool], limit: int, now: datetime, reason: str
     ) -> int:
         """Archive at most ``limit`` memories matching ``cond`` (decay), each audited."""
+
+    # --- the kill switch -----------------------------------------------------------------
+
+    @abstractmethod
+    def pause_uows(self, conn: Connection, move: PauseMove) -> int:
+        """Pause the instance's PENDING, ACTIVE and FAILED UOWs (leases end; ``paused_from``
+        keeps what resume restores) with one log row each, set-based; rows another
+        transaction holds are skipped where the database has row locks. How many."""
+
+    @abstractmethod
+    def resume_uows(self, conn: Connection, move: PauseMove) -> int:
+        """Put the instance's PAUSED UOWs back to ``paused_from``, one log row each. How many."""
 
     # --- expressions -------------------------------------------------------------------
 

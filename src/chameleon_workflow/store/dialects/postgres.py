@@ -27,6 +27,7 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    insert,
     literal,
     select,
     text,
@@ -36,9 +37,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from .. import uows
+from .. import pause, uows
 from ..maintenance.batch import ORIGIN_PATH, BatchMove, Moved
-from ..sql import MEMORIES, UOWS, json_value
+from ..sql import LOG, MEMORIES, UOWS, json_value
 from ..types import UtcDateTime
 from ..work import (
     Claimed,
@@ -239,6 +240,65 @@ class PostgresDialect(SqlDialect):
         # In index order, each batch starts where the last one ended instead of scanning
         # past the dead rows that earlier batches left at the start of the table.
         return self.locked_ids(MEMORIES.c.id, cond, (MEMORIES.c.last_accessed_at,), limit)
+
+    # --- the kill switch -----------------------------------------------------------------
+
+    def pause_uows(self, conn: Connection, move: pause.PauseMove) -> int:
+        # One statement: lock the instance's live rows no one else holds (SKIP LOCKED: a
+        # running submit or checkout is never waited for, so no deadlock with a submit that
+        # holds a child and wants its parent), update them joined to the locked rows (the
+        # status and lease they had travel from there to RETURNING), and log each.
+        old = (
+            select(UOWS.c.id, UOWS.c.status, UOWS.c.lease_id)
+            .where(move.pausable)
+            .with_for_update(skip_locked=True, key_share=True)
+            .cte("old")
+        )
+        moved = (
+            update(UOWS)
+            .where(UOWS.c.id == old.c.id)
+            .values(pause.pause_values(move, old.c.status))
+            .returning(
+                UOWS.c.id, UOWS.c.instance_id, UOWS.c.current_role_id,
+                UOWS.c.current_interaction_id, old.c.status.label("from_status"),
+                old.c.lease_id.label("ended_lease"),
+            )
+            .cte("moved")
+        )  # fmt: skip
+        values = pause.log_values(
+            moved,
+            event=pause.PAUSE_EVENT,
+            from_status=moved.c.from_status,
+            to_status=literal(pause.PAUSED, String()),
+            at=move.now,
+            details=move.details(conn, moved.c.ended_lease),
+        )
+        logged = insert(LOG).from_select(list(values), select(*values.values()))
+        count = select(func.count()).select_from(moved).add_cte(logged.cte("logged"))
+        return int(conn.scalar(count) or 0)
+
+    def resume_uows(self, conn: Connection, move: pause.PauseMove) -> int:
+        moved = (
+            update(UOWS)
+            .where(move.paused)
+            .values(pause.resume_values(move))
+            .returning(
+                UOWS.c.id, UOWS.c.instance_id, UOWS.c.current_role_id,
+                UOWS.c.current_interaction_id, UOWS.c.status,
+            )
+            .cte("moved")
+        )  # fmt: skip
+        values = pause.log_values(
+            moved,
+            event=pause.RESUME_EVENT,
+            from_status=literal(pause.PAUSED, String()),
+            to_status=moved.c.status,
+            at=move.now,
+            details=move.details(conn),
+        )
+        logged = insert(LOG).from_select(list(values), select(*values.values()))
+        count = select(func.count()).select_from(moved).add_cte(logged.cte("logged"))
+        return int(conn.scalar(count) or 0)
 
     # --- expressions -------------------------------------------------------------------
 

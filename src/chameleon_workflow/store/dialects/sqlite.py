@@ -21,6 +21,7 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    insert,
     literal,
     literal_column,
     select,
@@ -28,9 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .. import actors, memory, uows
+from .. import actors, memory, pause, uows
 from ..maintenance.batch import ORIGIN_PATH, BatchMove, Moved
-from ..sql import MEMORIES, UOWS
+from ..sql import LOG, MEMORIES, UOWS
 from ..types import UtcDateTime
 from ..work import Claimed, ClaimRequest, FencedWrite, HeldRead, LogEntry, RoutedSubmit
 from . import portable
@@ -156,6 +157,38 @@ class SqliteDialect(SqlDialect):
         rowid: ColumnElement[int] = literal_column("memories.rowid")
         picked = select(rowid).where(cond).order_by(rowid).limit(limit)
         return portable.archive_memories(conn, rowid.in_(picked), cond, now, reason)
+
+    # --- the kill switch -----------------------------------------------------------------
+
+    def pause_uows(self, conn: Connection, move: pause.PauseMove) -> int:
+        # Log, then update, the same rows: BEGIN IMMEDIATE holds the write lock throughout.
+        values = pause.log_values(
+            UOWS,
+            event=pause.PAUSE_EVENT,
+            from_status=UOWS.c.status,
+            to_status=literal(pause.PAUSED, String()),
+            at=move.now,
+            details=move.details(conn, UOWS.c.lease_id),
+        )
+        rows = select(*values.values()).where(move.pausable)
+        conn.execute(insert(LOG).from_select(list(values), rows))
+        stmt = update(UOWS).where(move.pausable).values(pause.pause_values(move, UOWS.c.status))
+        return conn.execute(stmt).rowcount
+
+    def resume_uows(self, conn: Connection, move: pause.PauseMove) -> int:
+        values = pause.log_values(
+            UOWS,
+            event=pause.RESUME_EVENT,
+            from_status=literal(pause.PAUSED, String()),
+            to_status=pause.restored(UOWS.c.paused_from),
+            at=move.now,
+            details=move.details(conn),
+        )
+        rows = select(*values.values()).where(move.paused)
+        conn.execute(insert(LOG).from_select(list(values), rows))
+        return conn.execute(
+            update(UOWS).where(move.paused).values(pause.resume_values(move))
+        ).rowcount
 
     # --- expressions -------------------------------------------------------------------
 
