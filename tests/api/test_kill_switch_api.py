@@ -138,10 +138,10 @@ def test_both_actions_are_in_the_admin_audit(run: Run) -> None:
     ok(c.post(_resume(run), json={"reason": "go"}))
     problem(c.post(_resume(run), json={"reason": "again"}), 409)
     trail = ok(c.get("/admin/audit"))["items"]
-    mine = [e for e in trail if e["action"] in ("kill_switch", "resume_instance")]
+    mine = [e for e in trail if e["action"] in ("pilot.kill_switch", "pilot.instance_resume")]
     assert sorted((e["action"], e["parameters"]["reason"], e["outcome"]) for e in mine) == [
-        ("kill_switch", "stop", "ok"),
-        ("resume_instance", "again", "refused"),
-        ("resume_instance", "go", "ok"),
+        ("pilot.instance_resume", "again", "refused"),
+        ("pilot.instance_resume", "go", "ok"),
+        ("pilot.kill_switch", "stop", "ok"),
     ], trail
     assert all(e["parameters"]["instance_id"] == run.instance_id for e in mine)
