@@ -1,6 +1,7 @@
 """Checkout latency with a deep queue and a large role memory.
 
     python bench/checkout_latency.py --db postgres --queue 100000 --memories 1000 --samples 500
+    python bench/checkout_latency.py --db sqlite --queue 5000 --memories 1000 --versions 5
 
 Seeds ``--queue`` waiting UOWs (with one attribute each) in the first step's queue and
 ``--memories`` global memories on its role, then times single-worker checkouts (each
@@ -13,6 +14,11 @@ the workflow whose first step carries a CONDITIONAL_INJECTOR of 3 rules (2 of wh
 every UOW, so each checkout also writes its ``dci_applied`` row) is seeded alike, and
 checkouts alternate between the two (the order flipped every pair). It prints both p50s,
 DCI's overhead on the p50, and the spread: the lowest and highest overhead over 5 blocks.
+
+With ``--versions N`` (N > 1) every memory is written N times through the engine's memory
+service (``engine.memory.write``, the same call before and after issue 10), so each ends at
+version N with whatever history the code under test keeps; with N = 1 (the default) the
+memories are inserted in bulk, as before.
 """
 
 from __future__ import annotations
@@ -196,6 +202,19 @@ def compare_dci(args: argparse.Namespace) -> None:
         engine.close()
 
 
+def write_versions(engine, role_id: uuid.UUID, n: int, versions: int) -> None:  # type: ignore[no-untyped-def]
+    """``n`` global memories of the role, each written ``versions`` times (one transaction a
+    write, as the API does)."""
+    for v in range(1, versions + 1):
+        for i in range(n):
+            engine.memory.write(
+                role_id,
+                key=f"rule_{i}",
+                value={"advice": f"do thing {i}", "version": v},
+                scope=MemoryScope.GLOBAL,
+            )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--db", choices=["sqlite", "postgres"], default="postgres")
@@ -207,7 +226,12 @@ def main() -> None:
         action="store_true",
         help="compare checkouts with and without a 3-rule CONDITIONAL_INJECTOR, alternating",
     )
+    p.add_argument(
+        "--versions", type=int, default=1, help="versions of each memory (written one by one)"
+    )
     args = p.parse_args()
+    if args.versions < 1:
+        p.error("--versions must be at least 1")
     if args.dci:
         compare_dci(args)
         return
@@ -217,13 +241,19 @@ def main() -> None:
         topo = engine.topologies.of_instance(instance_id)
         t0 = time.perf_counter()
         seed_queue(engine, instance_id, topo.interaction_ids["Q1"], args.queue)
-        seed_memories(engine, instance_id, roles["Step1"], args.memories)
+        if args.versions == 1:
+            seed_memories(engine, instance_id, roles["Step1"], args.memories)
+        else:
+            write_versions(engine, roles["Step1"], args.memories, args.versions)
         if engine.db.is_postgres:
             with engine.db.engine.connect() as conn:
                 conn.exec_driver_sql("ANALYZE")
                 conn.commit()
         seeded = time.perf_counter() - t0
-        print(f"seeded {args.queue} UOWs and {args.memories} memories in {seeded:.1f} s")
+        print(
+            f"seeded {args.queue} UOWs and {args.memories} memories x {args.versions} "
+            f"versions in {seeded:.1f} s"
+        )
         actor, role = actors[0], roles["Step1"]
         samples = []
         for i in range(args.samples + 20):
@@ -235,7 +265,8 @@ def main() -> None:
                 samples.append(elapsed)
             engine.runtime.submit(c.uow_id, actor, {"seen": True}, lease_id=c.lease_id)
         print(
-            f"checkout latency db={args.db} queue={args.queue} memories={args.memories}: "
+            f"checkout latency db={args.db} queue={args.queue} memories={args.memories} "
+            f"versions={args.versions}: "
             f"{percentiles(samples)} over {len(samples)} checkouts"
         )
         engine.close()
