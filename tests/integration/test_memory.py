@@ -85,7 +85,9 @@ def test_checkout_injects_global_then_personal_without_toxic(flow: Flow, clock: 
     # replaced the global one.
     assert set(injected) == {str(p1.id), str(g2.id)}
     assert injected[str(p1.id)] == 1
-    assert flow.engine.memory.get(g1.id).last_accessed_at == clock.now
+    # Last access means injection: the global "tone" the personal one replaced keeps its clock.
+    assert flow.engine.memory.get(g2.id).last_accessed_at == clock.now
+    assert flow.engine.memory.get(g1.id).last_accessed_at == created_access
     assert flow.engine.memory.get(toxic.id).last_accessed_at == created_access
 
     influence = flow.engine.memory.influence(p1.id)

@@ -561,6 +561,50 @@ def test_only_injection_moves_last_access(flow: Flow, clock: FakeClock) -> None:
     assert mem.get(live.id).last_accessed_at == touched
 
 
+def test_a_global_entry_the_actors_own_replaces_keeps_its_clock(
+    flow: Flow, clock: FakeClock
+) -> None:
+    """Only what is injected is accessed: a global entry shadowed by the actor's personal
+    entry of the same key was not given to that actor."""
+    mem = flow.engine.memory
+    shadowed = write(flow, "tone", "formal")
+    own = write(flow, "tone", "casual", scope=ACTOR, actor_id=flow.actor)
+    created = clock.now
+    clock.advance(3600)
+    assert injected_keys(flow) == {"tone": "casual"}
+    assert mem.get(own.id).last_accessed_at == clock.now
+    assert mem.get(shadowed.id).last_accessed_at == created
+    other = flow.new_actor("other")
+    clock.advance(3600)
+    assert injected_keys(flow, actor=other) == {"tone": "formal"}
+    assert mem.get(shadowed.id).last_accessed_at == clock.now
+
+
+def test_restoring_beside_a_live_twin_is_refused_and_writes_take_the_live_one(
+    flow: Flow,
+) -> None:
+    """Two memories of one key (a decay archive that migration 0008 brought back beside a
+    live entry): a write versions the live one, and restoring the archived one is a 409."""
+    live = write(flow, "k", "live")
+    archived = write(flow, "k2", "old")
+    flow.engine.memory.archive(archived.id, "old", by="ops")
+    with flow.engine.db.begin() as conn:  # as 0008 leaves it: same key, one archived
+        conn.execute(sa.update(M).where(M.c.id == archived.id).values(key="k"))
+    before = snapshot(flow.engine)
+    with pytest.raises(InvalidState, match=str(live.id)):
+        flow.engine.memory.restore(archived.id, "bring back", by="ops")
+    assert snapshot(flow.engine) == before
+    again = write(flow, "k", "newer")
+    assert (again.id, again.version) == (live.id, 2)
+    assert flow.engine.memory.get(archived.id).archived
+
+
+def test_the_lifecycle_trail_of_an_unknown_memory_is_404(flow: Flow) -> None:
+    with pytest.raises(UnknownMemory):
+        flow.engine.toxic.history(uuid.uuid4())
+    assert flow.engine.toxic.history(write(flow, "k").id) == []
+
+
 # --- the audit of influence survives archive and hard decay ---------------------------------
 
 

@@ -160,6 +160,15 @@ class MemoryService:
         check_reason(reason, "reason")
         with self.db.begin() as conn:
             entry = self._locked(conn, memory_id)
+            twin = memory.live_twin(conn, entry) if entry.archived else None
+            if twin is not None:
+                raise InvalidState(
+                    f"memory {twin} holds key {entry.key!r} for this role, scope and actor "
+                    f"now; archive it first to restore {memory_id}, or write the value as a "
+                    "new version of it",
+                    memory_id=str(memory_id),
+                    live_memory_id=str(twin),
+                )
             if not memory.restore(conn, memory_id, reason=reason, by=by, now=self.clock()):
                 raise InvalidState(
                     f"memory {memory_id} is not archived, so there is nothing to restore",

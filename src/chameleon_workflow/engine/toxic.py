@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain.errors import InvalidInput, UnknownMemory
+from ..store import memory
 from ..store.database import Database
 from ..store.maintenance import toxic as marks
 from ..store.pagination import DEFAULT_LIMIT, MAX_LIMIT, Key, Page, every
@@ -90,9 +91,13 @@ class ToxicFilter:
     def history_page(
         self, memory_id: uuid.UUID, *, after: Key | None = None, limit: int = DEFAULT_LIMIT
     ) -> Page[dict[str, object]]:
-        """A page of the audit trail of a memory's toxic marks, oldest first."""
+        """A page of a memory's lifecycle trail (toxic marks, archive, restore, holds,
+        purges), oldest first; 404 for a memory that never existed."""
         with self.db.connect() as conn:
-            return marks.events(conn, memory_id, after, limit)
+            found = marks.events(conn, memory_id, after, limit)
+            if not found.items and after is None and not memory.ever_existed(conn, memory_id):
+                raise UnknownMemory(f"memory {memory_id} does not exist", id=str(memory_id))
+            return found
 
     def history(self, memory_id: uuid.UUID) -> list[dict[str, object]]:
         """The whole audit trail of a memory's toxic marks."""

@@ -78,10 +78,27 @@ _FOR_INJECTION = (
     .where(_VISIBLE)
     .order_by(M.c.scope.desc(), M.c.key)  # 'GLOBAL' > 'ACTOR': globals first
 )
+# A global entry the actor's own entry of the same key replaces is not injected, so its
+# clock does not move.
+_OWN = M.alias("own")
+_SHADOWED = and_(
+    M.c.scope == MemoryScope.GLOBAL.value,
+    select(_OWN.c.id)
+    .where(
+        _OWN.c.role_id == bindparam("p_role"),
+        _OWN.c.scope == MemoryScope.ACTOR.value,
+        _OWN.c.actor_id == bindparam("p_actor"),
+        _OWN.c.key == M.c.key,
+        _OWN.c.archived_at.is_(None),
+        _OWN.c.is_toxic.is_(False),
+    )
+    .exists(),
+)
 _TOUCH = (
     update(M)
     .where(
         _VISIBLE,
+        ~_SHADOWED,
         or_(M.c.last_accessed_at.is_(None), M.c.last_accessed_at < bindparam("touch_before")),
     )
     .values(last_accessed_at=bindparam("p_now"))
@@ -100,8 +117,9 @@ def touch(
     now: datetime,
     touch_before: datetime,
 ) -> None:
-    """Mark the memories just injected as accessed (one statement); a memory stamped since
-    ``touch_before`` is left alone."""
+    """Mark the memories just injected as accessed (one statement): the role's live,
+    non-toxic ones the actor sees, less the global entries its own replace; a memory stamped
+    since ``touch_before`` is left alone."""
     params = {"p_role": role_id, "p_actor": actor_id, "p_now": now, "touch_before": touch_before}
     conn.execute(_TOUCH, params)
 
@@ -156,9 +174,13 @@ def upsert(
     archived one comes back: what is written again is meant to be used)."""
     # Two first writes of one key must not both insert: writers of a key take turns.
     dialects.of(conn).serialize(conn, f"memory:{role_id}:{scope.value}:{actor_id}:{key}")
-    owner = M.c.actor_id == actor_id if actor_id is not None else M.c.actor_id.is_(None)
-    stmt = select(M.c.id, M.c.version, M.c.confidence, M.c.archived_at).where(
-        M.c.role_id == role_id, M.c.scope == scope.value, owner, M.c.key == key
+    # The live memory of that key, else the newest archived one (a decay archive restored
+    # by migration 0008 may stand beside a live twin).
+    stmt = (
+        select(M.c.id, M.c.version, M.c.confidence, M.c.archived_at)
+        .where(_same_key(role_id, scope.value, actor_id, key))
+        .order_by(M.c.archived_at.is_not(None), M.c.created_at.desc())
+        .limit(1)
     )
     existing = conn.execute(dialects.of(conn).lock(stmt)).first()
     written = {
@@ -214,6 +236,20 @@ def upsert(
     entry = get(conn, memory_id)
     assert entry is not None
     return entry
+
+
+def _same_key(
+    role_id: uuid.UUID, scope: str, actor_id: uuid.UUID | None, key: str
+) -> ColumnElement[bool]:
+    owner = M.c.actor_id == actor_id if actor_id is not None else M.c.actor_id.is_(None)
+    return and_(M.c.role_id == role_id, M.c.scope == scope, owner, M.c.key == key)
+
+
+def live_twin(conn: Connection, entry: MemoryEntry) -> uuid.UUID | None:
+    """Another, live memory with the entry's role, scope, actor and key (None: none)."""
+    same = _same_key(entry.role_id, entry.scope, entry.actor_id, entry.key)
+    stmt = select(M.c.id).where(same, LIVE, M.c.id != entry.id).limit(1)
+    return conn.scalar(stmt)
 
 
 def get(conn: Connection, memory_id: uuid.UUID, *, lock: bool = False) -> MemoryEntry | None:

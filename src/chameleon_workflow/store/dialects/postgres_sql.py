@@ -85,15 +85,15 @@ _MEMORY_CTES = f"""
     AND (scope = {lit(GLOBAL)} OR (scope = {lit(PERSONAL)} AND actor_id = :actor))
     AND EXISTS (SELECT 1 FROM {{uow}})
 ), e AS (
-  SELECT DISTINCT ON (key) id, key, value, version FROM v
+  SELECT DISTINCT ON (key) id, key, value, version, last_accessed_at FROM v
   ORDER BY key, (scope = {lit(PERSONAL)}) DESC
 ), picked AS (
   SELECT array_agg(id ORDER BY key COLLATE "C") AS ids,
     array_agg(version ORDER BY key COLLATE "C") AS versions,
     array_agg(key ORDER BY key COLLATE "C") AS keys FROM e
 ), t AS (
-  UPDATE {MEMORIES.name} m SET last_accessed_at = :now FROM v
-  WHERE m.id = v.id AND (v.last_accessed_at IS NULL OR v.last_accessed_at < :touch_before)
+  UPDATE {MEMORIES.name} m SET last_accessed_at = :now FROM e
+  WHERE m.id = e.id AND (e.last_accessed_at IS NULL OR e.last_accessed_at < :touch_before)
 ), i AS (
   INSERT INTO {INJECTIONS.name}
     (uow_id, actor_id, role_id, injected_at, memory_ids, versions, keys)
