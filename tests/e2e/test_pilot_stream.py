@@ -345,8 +345,13 @@ def test_pruning_forgets_old_events_but_keeps_the_newest(db_url: str) -> None:
 @pytest.fixture
 def pg_setup(pg_url: str) -> Iterator[Setup]:
     empty_database(pg_url)
-    # No safety sweep during the test: only NOTIFY can bring an event to a listening process.
-    yield from _setup(pg_url, CHAMELEON_PILOT_STREAM_SWEEP_SECONDS="3600")
+    # No polling and no safety sweep during the test: only NOTIFY (or the catch-up read when
+    # the LISTEN connection is made) can bring an event to a stream.
+    yield from _setup(
+        pg_url,
+        CHAMELEON_PILOT_STREAM_SWEEP_SECONDS="3600",
+        CHAMELEON_PILOT_STREAM_POLL_SECONDS="3600",
+    )
 
 
 def _listeners(engine: Engine) -> list[int]:
@@ -424,3 +429,24 @@ def test_the_listen_connection_comes_back_after_a_failure(pg_setup: Setup, tmp_p
         got = reader.event()
     assert got.id == event_id
     assert "LISTEN connection failed" in a.log.read_text()
+
+
+@pytest.mark.postgres
+def test_an_event_committed_after_a_newer_one_is_still_delivered(
+    pg_setup: Setup, tmp_path: Path
+) -> None:
+    """PostgreSQL hands out ids before commit: id n may commit after n + 1."""
+    setup = pg_setup
+    with server(setup.env, tmp_path / "a.log") as a, open_stream(a.base, setup.admin) as reader:
+        reader.connected()
+        _wait_for(lambda: _listeners(setup.engine), "the LISTEN connection")
+        with setup.engine.db.begin() as slow:
+            older = pilot_events.publish(
+                slow, pilot_events.INTERVENTION_RESOLVED, {"slow": True}, now=utcnow()
+            )
+            newer = publish(setup.engine, pilot_events.INTERVENTION_CREATED)
+            first = reader.event()
+        second = reader.event()
+    assert newer > older
+    assert (first.id, second.id) == (newer, older)
+    assert second.json()["payload"] == {"slow": True}
