@@ -250,6 +250,7 @@ class Broadcaster:
             if row["id"] in self._seen or row["id"] <= self._cursor:
                 continue
             self._seen.add(row["id"])
+            self._gaps.pop(row["id"], None)  # it committed late
             for sub in list(self._subs):
                 if sub.wants(row) and not sub.offer(row):
                     self._subs.discard(sub)
