@@ -117,6 +117,28 @@ class Settings(BaseSettings):
         description="This replica's name in leases and run records (default: host-pid-random).",
     )
 
+    # The pilot's live stream (GET /api/interventions/stream, docs/pilot.md).
+    pilot_events_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Live events older than this are pruned (hourly, by servers running the "
+        "scheduler); a client reconnecting later replays only what is left.",
+    )
+    pilot_stream_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="A keep-alive comment on a quiet stream this often."
+    )
+    pilot_stream_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="SQLite (or PostgreSQL while its LISTEN connection is down): look for new "
+        "events this often.",
+    )
+    pilot_stream_sweep_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="PostgreSQL: besides NOTIFY, look for new events this often (a safety net).",
+    )
+
     # Workflow definitions: how far YAML aliases may expand a document, and how many
     # instances' parsed topologies each process keeps in memory.
     yaml_max_nodes: int = Field(

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from .. import __version__
 from ..engine.core import Engine
 from ..settings import Settings
-from . import auth, crosssite, docs_page, errors, home, metrics
+from . import auth, crosssite, docs_page, errors, home, metrics, stream
 from .audit import AuditRequests
 from .deps import EngineDep
 from .limits import BodyLimit
@@ -26,6 +26,7 @@ from .routes_interventions import router as interventions_router
 from .routes_keys import router as keys_router
 from .routes_killswitch import router as killswitch_router
 from .routes_memory import router as memory_router
+from .routes_stream import router as stream_router
 from .routes_templates import router as templates_router
 from .routes_waiver import router as waiver_router
 from .routes_workflow import router as workflow_router
@@ -43,9 +44,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if settings.scheduler_enabled:  # the engine composes it; the app only runs it
             app.state.scheduler = app.state.engine.scheduler()
             await app.state.scheduler.start()
+        # The live pilot stream: reads events only while a stream is open; ends the open
+        # streams when the server is told to stop (else it would wait for them forever).
+        app.state.pilot_stream = stream.Broadcaster(app.state.engine)
+        app.state.pilot_stream.watch_exit()
+        if settings.scheduler_enabled:
+            app.state.pilot_stream.start_pruning()
         try:
             yield
         finally:
+            await app.state.pilot_stream.close()
             if app.state.scheduler is not None:
                 await app.state.scheduler.stop()
             if owns_engine:
@@ -64,6 +72,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     errors.install(app)
     metrics.install(app)
+    # Before any router with /api/interventions/{id}: "stream" is not an id.
+    app.include_router(stream_router)
     routers = (templates_router, workflow_router, discovery_router, memory_router, admin_router)
     for router in routers:
         app.include_router(router)
