@@ -331,6 +331,7 @@ CASES: dict[str, Callable[[World], Call]] = {
     ),
     "GET /api/interventions/pending": lambda w: Call("GET", "/api/interventions/pending"),
     "GET /api/interventions/metrics": lambda w: Call("GET", "/api/interventions/metrics"),
+    "GET /api/interventions/stream": lambda w: Call("GET", "/api/interventions/stream"),
     "GET /api/interventions/{request_id:uuid}": lambda w: Call(
         "GET", f"/api/interventions/{w.request_id}"
     ),
@@ -403,9 +404,13 @@ def send(w: World, call: Call, caller: Caller) -> Any:
     headers = dict(call.headers)
     if caller.name in w.keys:
         headers["Authorization"] = f"Bearer {w.keys[caller.name]}"
-    return w.client.request(
+    with w.client.stream(
         call.method, call.url, json=call.json, content=call.content, headers=headers
-    )
+    ) as response:
+        # An event stream never ends: its status and headers are the answer.
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            response.read()
+    return response
 
 
 def mismatch(route: Route, caller: Caller, response: Any, *, seeded: bool) -> str | None:

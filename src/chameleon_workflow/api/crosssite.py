@@ -56,7 +56,7 @@ RAW_BODY_TYPES: Mapping[tuple[str, str], tuple[str, ...]] = {("POST", "/template
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CORS_METHODS = ("GET", "POST")
-CORS_HEADERS = ("Authorization", "Content-Type", "X-Request-ID")
+CORS_HEADERS = ("Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID")
 CORS_EXPOSED = ("X-Request-ID", "Retry-After", "WWW-Authenticate")
 _SHOWN = 100  # at most this much of a client's header is echoed in an error
 

@@ -376,16 +376,8 @@ def frame(event: Event) -> str:
 
 
 def prune_events(db: Database, before: datetime) -> int:
-    """Delete events older than ``before``, but never the newest one: SQLite would hand its
-    id out again once the table is empty, and a client's ``Last-Event-ID`` would skip the
-    new events."""
+    """Delete events older than ``before`` (never the newest one, see the store)."""
     with db.begin() as conn:
-        newest = pilot_events.latest_id(conn)
-        if not newest:
-            return 0
-        kept = pilot_events.after(conn, newest - 1, 1)
-        if kept:
-            before = min(before, kept[0]["at"])
         return pilot_events.prune(conn, before)
 
 

@@ -44,7 +44,7 @@ REQUIRED_SECTIONS = ("roles", "interactions", "components")
 # The keys each element may carry, in the order messages list them.
 _COMMON = ("description", "ai_context")
 _ZOMBIE = ("zombie_timeout_seconds", "zombie_policy", "max_reclaims")
-_LOOP = ("max_visits",)  # the loop guard (docs/pilot-gates.md)
+_LOOP = ("max_visits",)  # the loop guard (docs/pilot.md)
 WORKFLOW_KEYS = (
     "name", "version", *_COMMON, "schema_json", *_ZOMBIE, "stale_token_limit_seconds", *_LOOP
 )  # fmt: skip

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from . import dialects
 from .tables import PilotEvent, table
@@ -77,5 +77,8 @@ def latest_id(conn: Connection) -> int:
 
 
 def prune(conn: Connection, before: datetime) -> int:
-    """Forget events older than ``before`` (a client gone that long starts afresh)."""
-    return conn.execute(delete(E).where(E.c.at < before)).rowcount
+    """Forget events older than ``before`` (a client gone that long starts afresh), but never
+    the newest: SQLite hands an id out again once the table is empty, and a client's
+    ``Last-Event-ID`` would then skip the new events."""
+    newest = select(func.max(E.c.id)).scalar_subquery()
+    return conn.execute(delete(E).where(E.c.at < before, E.c.id < newest)).rowcount
