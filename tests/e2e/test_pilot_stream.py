@@ -24,12 +24,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from chameleon_workflow.api.stream import APPLICATION_NAME, RETRY_MS, prune_events
+from chameleon_workflow.api.stream import RETRY_MS, prune_events
 from chameleon_workflow.domain.enums import ActorType
 from chameleon_workflow.engine.clock import utcnow
 from chameleon_workflow.engine.core import Engine
 from chameleon_workflow.settings import Settings
 from chameleon_workflow.store import pilot_events
+from chameleon_workflow.store.listen import APPLICATION_NAME
 from tests.conftest import bearer, empty_database, make_key
 from tests.process import chameleon_command, free_port, server_env, stop, wait_until_up
 

@@ -6,7 +6,7 @@ stream of that process; streams never hold a database connection.
 
 What wakes the reader:
 
-* PostgreSQL: one ``LISTEN`` connection per process (psycopg, autocommit) on
+* PostgreSQL: one ``LISTEN`` connection per process (``store.listen``) on
   :data:`~chameleon_workflow.store.pilot_events.CHANNEL`; a notification is only a wake-up,
   the rows are read by id. A slower sweep is the safety net for a lost notification, and
   while the connection is down (it reconnects with back-off) the reader polls.
@@ -35,19 +35,18 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing, suppress
+from contextlib import suppress
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-import psycopg
 from anyio import to_thread
-from psycopg import sql
 
 from ..domain.errors import DatabaseUnavailable
 from ..engine.core import Engine
 from ..store import faults, pilot_events
 from ..store.database import Database
+from ..store.listen import Listener, ListenFailed
 from .encode import plain
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,6 @@ PING_SECONDS = 15.0  # a quiet LISTEN connection is checked this often
 BACKOFF_MAX_SECONDS = 30.0  # the longest wait between two attempts to reconnect or read
 PRUNE_FIRST_SECONDS = 60.0
 PRUNE_EVERY_SECONDS = 3600.0
-APPLICATION_NAME = "chameleon-pilot-stream"  # the LISTEN connection in pg_stat_activity
 
 Event = dict[str, Any]
 
@@ -107,7 +105,7 @@ class Broadcaster:
         self._poll = s.pilot_stream_poll_seconds
         self._sweep = s.pilot_stream_sweep_seconds
         self._connect_timeout = s.db_connect_timeout_seconds
-        self._listens = engine.db.dialect == "postgresql"
+        self._listens = engine.db.sql.notifies
         self._subs: set[Subscription] = set()
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
@@ -279,32 +277,28 @@ class Broadcaster:
     async def _listen_loop(self) -> None:
         backoff = 1.0
         while not self.closed:
+            listener = Listener(
+                self._db, pilot_events.CHANNEL, connect_timeout=self._connect_timeout
+            )
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    **_listen_args(self._db, self._connect_timeout), autocommit=True
-                )
-            except psycopg.Error as exc:
+                await listener.open()
+            except ListenFailed as exc:
                 log.warning("pilot stream: cannot LISTEN (retrying in %.0fs): %s", backoff, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
                 continue
             try:
-                await conn.execute(
-                    sql.SQL("LISTEN {}").format(sql.Identifier(pilot_events.CHANNEL))
-                )
                 self._listening = True
                 backoff = 1.0
                 self._wake.set()  # catch up on what committed while nobody listened
                 while not self.closed:
-                    async with aclosing(conn.notifies(timeout=PING_SECONDS)) as notes:
-                        async for _ in notes:
-                            self._wake.set()
-                    await conn.execute("SELECT 1")  # a quiet spell: is the server still there?
-            except psycopg.Error as exc:
+                    async for _ in listener.wakeups(PING_SECONDS):
+                        self._wake.set()
+            except ListenFailed as exc:
                 log.warning("pilot stream: the LISTEN connection failed, reconnecting: %s", exc)
             finally:
                 self._listening = False
-                await conn.close()
+                await listener.close()
             if not self.closed:
                 self._wake.set()  # poll meanwhile
                 await asyncio.sleep(backoff)
@@ -413,13 +407,3 @@ def _event(row: dict[str, Any]) -> Event:
         "intervention_id": row["intervention_id"],
         "payload": row["payload"],
     }
-
-
-def _listen_args(db: Database, connect_timeout: int) -> dict[str, Any]:
-    """psycopg's connection arguments for the engine's database URL."""
-    url = db.url
-    args: dict[str, Any] = url.translate_connect_args(username="user", database="dbname")
-    args.update({k: v for k, v in url.query.items() if isinstance(v, str)})
-    args.setdefault("connect_timeout", connect_timeout)
-    args["application_name"] = APPLICATION_NAME
-    return args

@@ -50,6 +50,10 @@ class SqlDialect(ABC):
         """Hold a lock on ``name`` until the transaction ends: writers of the same name take
         turns (e.g. two first writes of one memory key, where no row exists to lock yet)."""
 
+    # Whether other processes can be woken by :meth:`notify` (``store.listen``); if not,
+    # they poll.
+    notifies: bool = False
+
     @abstractmethod
     def notify(self, conn: Connection, channel: str, message: str) -> None:
         """Wake listeners of ``channel`` in other processes when this transaction commits

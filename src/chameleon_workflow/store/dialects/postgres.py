@@ -75,6 +75,8 @@ class PostgresDialect(SqlDialect):
 
     # --- leased work -------------------------------------------------------------------
 
+    notifies = True
+
     def notify(self, conn: Connection, channel: str, message: str) -> None:
         conn.execute(_NOTIFY, {"channel": channel, "message": message})
 
