@@ -87,10 +87,9 @@ _MEMORY_CTES = f"""
 ), e AS (
   SELECT DISTINCT ON (key) id, key, value, version, last_accessed_at FROM v
   ORDER BY key, (scope = {lit(PERSONAL)}) DESC
-), picked AS (
-  SELECT array_agg(id ORDER BY key COLLATE "C") AS ids,
-    array_agg(version ORDER BY key COLLATE "C") AS versions,
-    array_agg(key ORDER BY key COLLATE "C") AS keys FROM e
+), picked AS (  -- one sort feeds the three parallel arrays
+  SELECT array_agg(id) AS ids, array_agg(version) AS versions, array_agg(key) AS keys
+  FROM (SELECT id, version, key FROM e ORDER BY key COLLATE "C") ordered
 ), t AS (
   UPDATE {MEMORIES.name} m SET last_accessed_at = :now FROM e
   WHERE m.id = e.id AND (e.last_accessed_at IS NULL OR e.last_accessed_at < :touch_before)
