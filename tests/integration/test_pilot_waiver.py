@@ -8,9 +8,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from chameleon_workflow.domain.errors import InvalidInput, InvalidState, NotFound, UnknownUow
+from chameleon_workflow.domain.errors import (
+    InstancePaused,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    UnknownUow,
+)
 from chameleon_workflow.engine.core import Engine
-from chameleon_workflow.store.tables import InteractionLog, PilotWaiver, Uow
+from chameleon_workflow.store.tables import Instance, InteractionLog, PilotWaiver, Uow
 from tests.flows import Flow, fixture_text
 
 L = InteractionLog.__table__
@@ -82,6 +88,20 @@ def test_waiving_another_guard_than_the_one_that_rejected_is_409_naming_it(flow:
     before = _state(flow, flow.first_uow)
     with pytest.raises(InvalidState, match="rejected by guardian 'amount_ok', not 'big_spend'"):
         _waive(flow, flow.first_uow, "big_spend")
+    assert _state(flow, flow.first_uow) == before
+
+
+def test_a_paused_instance_is_409_until_resumed(flow: Flow) -> None:
+    """A rejected UOW the kill switch has not reached yet (its instance already PAUSED)."""
+    with flow.engine.db.begin() as conn:
+        conn.execute(
+            sa.update(Instance.__table__)
+            .where(Instance.__table__.c.id == flow.instance_id)
+            .values(status="PAUSED", paused_by="ops", pause_reason="incident")
+        )
+    before = _state(flow, flow.first_uow)
+    with pytest.raises(InstancePaused, match="resume it before waiving"):
+        _waive(flow, flow.first_uow)
     assert _state(flow, flow.first_uow) == before
 
 

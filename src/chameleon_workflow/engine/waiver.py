@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..domain.enums import UowStatus
-from ..domain.errors import InvalidState, NotFound, UnknownUow
+from ..domain.enums import InstanceStatus, UowStatus
+from ..domain.errors import InstancePaused, InvalidState, NotFound, UnknownUow
 from ..domain.failures import FailureKind
 from ..domain.memory import check_reason
-from ..store import pilot_gates, uows
+from ..store import pause, pilot_gates, uows
 from ..store.database import Database
 from ..store.work import UowState
 from .clock import Clock, utcnow
@@ -61,6 +61,15 @@ class WaiverService:
             if found is None:
                 raise UnknownUow(f"UOW {uow_id} does not exist", id=str(uow_id))
             row = UowState.from_row(found)
+            # Share-locked: a kill switch running now either finishes first (then this UOW
+            # is PAUSED and there is nothing to waive) or waits for this waiver.
+            instance = pause.lock_instance(conn, row.instance_id, share=True)
+            if instance is not None and instance.status == InstanceStatus.PAUSED.value:
+                raise InstancePaused(
+                    f"instance {row.instance_id} is paused (kill switch by {instance.paused_by}: "
+                    f"{instance.pause_reason!r}); resume it before waiving a guard",
+                    instance_id=str(row.instance_id),
+                )
             topo = self.topologies.of_instance(row.instance_id, conn)
             names = {g.name for c in topo.defn.components for g in c.guardians}
             if guardian_name not in names:

@@ -36,8 +36,13 @@ class InstanceState:
 
 
 def instance_state(conn: Connection, instance_id: uuid.UUID) -> InstanceState:
+    """The instance's Ate interaction and status, its row share-locked until the transaction
+    ends: a kill switch (which locks it exclusively) either finishes first, and this answer
+    sees PAUSED, or waits for this answer and then pauses what it put back in line."""
     row = conn.execute(
-        select(INST.c.ate_interaction_id, INST.c.status).where(INST.c.id == instance_id)
+        select(INST.c.ate_interaction_id, INST.c.status)
+        .where(INST.c.id == instance_id)
+        .with_for_update(read=True)
     ).one()
     return InstanceState(row.ate_interaction_id, row.status)
 
