@@ -41,7 +41,7 @@ class RetryPolicy:
     max_retry_after: float = 30.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        base = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
         wait = base * (1 - self.jitter * random.random())
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.max_retry_after))
