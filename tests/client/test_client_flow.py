@@ -3,9 +3,12 @@ paged lists are read to the end."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from chameleon_workflow.client import Client
+import pytest
+
+from chameleon_workflow.client import Client, Forbidden, NotFound, ValidationError
 from chameleon_workflow.client import models as m
 from tests.client.conftest import Server, set_up
 from tests.flows import fixture_text
@@ -111,3 +114,45 @@ def test_a_checkout_with_nothing_to_do_is_none(server: Server) -> None:
     s = set_up(c)
     assert c.checkout(s.actor_id, s.role_id) is not None
     assert c.checkout(s.actor_id, s.role_id) is None
+
+
+def test_a_pilot_approves_and_the_work_comes_back(server: Server) -> None:
+    c = server.client()
+    s = set_up(c)
+    work = c.checkout(s.actor_id, s.role_id)
+    assert work is not None
+    asked = c.request_intervention(work.uow_id, s.actor_id, "ok?", lease_id=work.lease_id)
+    with pytest.raises(NotFound):
+        c.approve_intervention(uuid.uuid4(), "no such request")
+    answer = c.approve_intervention(asked.id, "looks right")
+    assert answer
+    assert c.intervention(asked.id, wait=1).status != "pending"
+    assert c.pending_interventions() == []
+
+
+def test_an_actor_key_works_as_its_actor_only(server: Server) -> None:
+    admin = server.client()
+    s = set_up(admin)
+    made = admin.create_key("actor", actor_id=s.actor_id, name="worker key")
+    secret = next(v for v in made.values() if isinstance(v, str) and v.startswith("chm"))
+    worker = server.client(key=secret)
+    with pytest.raises(Forbidden):
+        worker.create_actor("not allowed")
+    work = worker.checkout(s.actor_id, s.role_id)
+    assert work is not None
+    assert worker.submit(work.uow_id, s.actor_id, {"v": 1}, lease_id=work.lease_id).success
+
+
+def test_hold_release_uows_zombies_and_the_generic_request(server: Server) -> None:
+    c = server.client()
+    s = set_up(c)
+    memory = c.write_memory(s.role_id, "k", 1, reasoning="r", scope="GLOBAL")
+    assert c.hold_memory(memory.id, "investigating").held is True
+    assert c.release_memory(memory.id, "done").held is False
+    listed = c.uows(instance_id=s.instance_id, limit=1)
+    assert len(listed) == 1 and listed[0]["instance_id"] == str(s.instance_id)
+    assert c.run_zombie_protocol(dry_run=True)["dry_run"] is True
+    assert c.request("GET", "/health")["status"]
+    assert c.actor(s.actor_id)["role_ids"] == [str(s.role_id)]
+    with pytest.raises(ValidationError):
+        c.request("POST", "/admin/run-zombie-protocol", json={"dry_run": "maybe"})

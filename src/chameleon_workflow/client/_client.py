@@ -399,6 +399,67 @@ class Client(_Base):
     def resume_instance(self, instance_id: ID, reason: str) -> dict[str, Any]:
         return self._run(s.resume_instance(instance_id, reason))
 
+    def approve_intervention(self, request_id: ID, reason: str) -> dict[str, Any]:
+        return self._run(
+            s.post(f"/api/interventions/{request_id}/approve", s.as_dict, {"reason": reason})
+        )
+
+    def reject_intervention(self, request_id: ID, reason: str) -> dict[str, Any]:
+        return self._run(
+            s.post(f"/api/interventions/{request_id}/reject", s.as_dict, {"reason": reason})
+        )
+
+    # -- more reads and operations (free-form answers) ------------------------------------------
+
+    def actor(self, actor_id: ID) -> dict[str, Any]:
+        return self._run(s.get(f"/actors/{actor_id}", s.as_dict))
+
+    def template(self, template_id: ID) -> dict[str, Any]:
+        return self._run(s.get(f"/templates/{template_id}", s.as_dict))
+
+    def uows(self, *, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Every UOW matching the filters of ``GET /uows`` (instance_id, status, role_id, …)."""
+        return [i for i in self.paginate("/uows", limit=limit, **filters)]
+
+    def hold_memory(self, memory_id: ID, reason: str) -> m.Memory:
+        return self._run(s.memory_change("hold", memory_id, reason))
+
+    def release_memory(self, memory_id: ID, reason: str) -> m.Memory:
+        return self._run(s.memory_change("release", memory_id, reason))
+
+    def run_zombie_protocol(
+        self, *, timeout_seconds: int | None = None, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Reclaim the leases whose heartbeat is older than the timeout (operator)."""
+        body: dict[str, Any] = {"dry_run": dry_run}
+        if timeout_seconds is not None:
+            body["timeout_seconds"] = timeout_seconds
+        return self._run(s.post("/admin/run-zombie-protocol", s.as_dict, body))
+
+    def create_key(
+        self, scope: str, *, actor_id: ID | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        """A new API key (admin); the answer holds the secret once."""
+        body: dict[str, Any] = {"scope": scope}
+        if actor_id is not None:
+            body["actor_id"] = str(actor_id)
+        if name is not None:
+            body["name"] = name
+        return self._run(s.post("/admin/keys", s.as_dict, body))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        resend_safe: bool = False,
+    ) -> Any:
+        """Any other route, with the same keys, errors and retry rules; ``resend_safe`` says
+        the request may be sent again after it may have landed (GET always is)."""
+        return self._run(s.raw(method, path, json, params, resend_safe))
+
 
 class AsyncClient(_Base):
     """The asynchronous twin of :class:`Client` (same methods, awaited)."""
@@ -673,3 +734,64 @@ class AsyncClient(_Base):
 
     async def resume_instance(self, instance_id: ID, reason: str) -> dict[str, Any]:
         return await self._run(s.resume_instance(instance_id, reason))
+
+    async def approve_intervention(self, request_id: ID, reason: str) -> dict[str, Any]:
+        return await self._run(
+            s.post(f"/api/interventions/{request_id}/approve", s.as_dict, {"reason": reason})
+        )
+
+    async def reject_intervention(self, request_id: ID, reason: str) -> dict[str, Any]:
+        return await self._run(
+            s.post(f"/api/interventions/{request_id}/reject", s.as_dict, {"reason": reason})
+        )
+
+    # -- more reads and operations (free-form answers) ------------------------------------------
+
+    async def actor(self, actor_id: ID) -> dict[str, Any]:
+        return await self._run(s.get(f"/actors/{actor_id}", s.as_dict))
+
+    async def template(self, template_id: ID) -> dict[str, Any]:
+        return await self._run(s.get(f"/templates/{template_id}", s.as_dict))
+
+    async def uows(self, *, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Every UOW matching the filters of ``GET /uows`` (instance_id, status, role_id, …)."""
+        return [i async for i in self.paginate("/uows", limit=limit, **filters)]
+
+    async def hold_memory(self, memory_id: ID, reason: str) -> m.Memory:
+        return await self._run(s.memory_change("hold", memory_id, reason))
+
+    async def release_memory(self, memory_id: ID, reason: str) -> m.Memory:
+        return await self._run(s.memory_change("release", memory_id, reason))
+
+    async def run_zombie_protocol(
+        self, *, timeout_seconds: int | None = None, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Reclaim the leases whose heartbeat is older than the timeout (operator)."""
+        body: dict[str, Any] = {"dry_run": dry_run}
+        if timeout_seconds is not None:
+            body["timeout_seconds"] = timeout_seconds
+        return await self._run(s.post("/admin/run-zombie-protocol", s.as_dict, body))
+
+    async def create_key(
+        self, scope: str, *, actor_id: ID | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        """A new API key (admin); the answer holds the secret once."""
+        body: dict[str, Any] = {"scope": scope}
+        if actor_id is not None:
+            body["actor_id"] = str(actor_id)
+        if name is not None:
+            body["name"] = name
+        return await self._run(s.post("/admin/keys", s.as_dict, body))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        resend_safe: bool = False,
+    ) -> Any:
+        """Any other route, with the same keys, errors and retry rules; ``resend_safe`` says
+        the request may be sent again after it may have landed (GET always is)."""
+        return await self._run(s.raw(method, path, json, params, resend_safe))

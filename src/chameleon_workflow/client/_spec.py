@@ -255,3 +255,20 @@ def page(
     path: str, params: Mapping[str, Any], cursor: str | None, limit: int | None
 ) -> Spec[m.Page]:
     return get(path, _model(m.Page), **params, cursor=cursor, limit=limit)
+
+
+def as_dict(body: Any) -> dict[str, Any]:
+    """An answer the API leaves free-form, as a dict."""
+    return dict(body)
+
+
+def as_any(body: Any) -> Any:
+    return body
+
+
+def raw(
+    method: str, path: str, json: Any, params: Mapping[str, Any] | None, safe: bool
+) -> Spec[Any]:
+    method = method.upper()
+    resend = safe or method in ("GET", "HEAD")
+    return Spec(method, path, as_any, json=json, params=_clean(params or {}), resend_safe=resend)
