@@ -59,3 +59,19 @@ def test_the_paged_lists_the_client_reads_have_items_and_a_next_cursor(server: S
         assert {"items", "next_cursor"} <= set(schema["properties"]), path
         params = {p["name"] for p in spec["paths"][path]["get"]["parameters"]}
         assert {"limit", "cursor"} <= params, path
+
+
+def test_the_async_client_has_every_method_of_the_sync_one_with_the_same_parameters() -> None:
+    import inspect
+
+    from chameleon_workflow.client import AsyncClient, Client
+
+    def public(cls: type) -> dict[str, list[str]]:
+        return {
+            name: list(inspect.signature(member).parameters)
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_") and name not in ("close", "aclose")
+        }
+
+    assert public(AsyncClient) == public(Client)
+    assert len(public(Client)) >= 35

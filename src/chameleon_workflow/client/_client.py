@@ -1,4 +1,4 @@
-"""The sync and async clients (generated from one template: keep them in step)."""
+"""The sync and async clients: the async methods mirror the sync ones (a test checks)."""
 
 from __future__ import annotations
 
