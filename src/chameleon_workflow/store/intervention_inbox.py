@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, select, update
 
 from ..domain.enums import InterventionStatus
-from . import dialects
+from . import dialects, uows
 from .interventions import INBOX, I
 from .pagination import Key, Page
 from .tables import Instance, Uow, table
@@ -49,7 +49,7 @@ def instance_state(conn: Connection, instance_id: uuid.UUID) -> InstanceState:
 
 def lock_uow(conn: Connection, uow_id: uuid.UUID) -> UowState | None:
     """The UOW, locked for this transaction (None: no such UOW)."""
-    row = conn.execute(dialects.of(conn).lock(select(U).where(U.c.id == uow_id))).first()
+    row = uows.get(conn, uow_id, for_update=True)
     return UowState.from_row(row) if row is not None else None
 
 
